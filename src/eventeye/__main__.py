@@ -1,0 +1,3 @@
+from eventeye.cli import main
+
+main()

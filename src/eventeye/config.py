@@ -1,0 +1,203 @@
+"""Settings: one typed object read from ``EVENTEYE_*`` variables and ``eventeye.toml``.
+
+Defaults run with zero configuration on the embedded database. Secrets never
+have a hard-coded default: the signing key is generated once into
+``DATA_DIR`` (mode 0600) or, in production, must be given.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ALL_MODULES = ("web", "vehicles", "criticality", "plans", "activity")
+ENV_PREFIX = "EVENTEYE_"
+SECRET_KEY_FILE = "secret_key"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("EVENTEYE_CONFIG_FILE", "eventeye.toml"))
+
+
+class Settings(BaseSettings):
+    """Every setting of eventeye; environment variables take the ``EVENTEYE_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".eventeye")
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    modules: Annotated[tuple[str, ...], NoDecode] = ALL_MODULES
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # Auth
+    open_signup: bool = False
+    password_min_length: int = Field(default=8, ge=6, le=128)
+    access_token_ttl: timedelta = timedelta(minutes=30)
+    jwt_issuer: str = "eventeye"
+    jwt_audience: str = "eventeye"
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window: timedelta = timedelta(minutes=5)
+    api_key_cache_ttl: timedelta = timedelta(seconds=5)
+
+    # Requests and the pipeline
+    max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_events_per_request: int = Field(default=1000, ge=1)
+    inbox_batch_size: int = Field(default=2000, ge=1)
+    inbox_max_wait: timedelta = timedelta(milliseconds=2)
+    inbox_max_backlog: int = Field(default=200_000, ge=1)
+    processor_batch_size: int = Field(default=2000, ge=1)
+    processor_idle_wait: timedelta = timedelta(milliseconds=20)
+    clock_skew: timedelta = timedelta(minutes=5)
+    strict_types: bool = False
+
+    # Kafka (unset = no Kafka)
+    kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_enable_idempotence: bool = False
+    kafka_group_id: str = "eventeye"
+    kafka_alerts_topic: str = "eventeye.alerts"
+
+    # vehicles
+    suspicious_vehicle: str = Field(
+        default="SUV",
+        validation_alias=AliasChoices("EVENTEYE_SUSPICIOUS_VEHICLE", "SUSPICIOUS_VEHICLE", "suspicious_vehicle"),
+    )
+    vehicles_detections_topic: str = "intellisite.detections"
+    vehicles_alerts_topic: str = "intellisite.alerts"
+
+    # criticality
+    criticality_token: SecretStr | None = None
+    criticality_consumer_timeout: timedelta = timedelta(minutes=10)
+    criticality_status_min: int = 1
+    criticality_status_max: int = 5
+
+    # plans
+    plans_provider_url: str | None = None
+    plans_sync_interval: timedelta = timedelta(seconds=60)
+    plans_provider_timeout: timedelta = timedelta(seconds=10)
+    plans_max_feed_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+
+    # activity
+    activity_presence_streak: int = Field(default=5, ge=1)
+
+    @field_validator("modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("modules")
+    @classmethod
+    def _known_modules(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(ALL_MODULES))
+        if unknown:
+            raise ValueError(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(ALL_MODULES)}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = normalise_database_url(value)
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key is None:
+            raise ValueError("EVENTEYE_SECRET_KEY is required when EVENTEYE_ENV=production")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return init_settings, env_settings, toml, file_secret_settings
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'eventeye.db').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def module_enabled(self, name: str) -> bool:
+        return name in self.modules
+
+
+def normalise_database_url(url: str) -> str:
+    """Map plain ``sqlite://`` / ``postgresql://`` URLs to their async drivers."""
+    for plain, driver in (
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """The JWT signing key: configured, or generated once into ``data_dir`` with mode 0600."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = settings.data_dir / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line naming the offending variable(s), for start-up failures."""
+    parts = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+        parts.append(f"{name}: {item['msg']}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

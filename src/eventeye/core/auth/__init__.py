@@ -1,0 +1,1 @@
+"""Authentication and access: users (argon2 + JWT) and applications (hashed API keys)."""

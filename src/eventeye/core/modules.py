@@ -1,0 +1,41 @@
+"""What a module plugs into the core: background tasks and start/stop hooks.
+
+Each module's ``register(registry)`` is called once per process; the core
+never imports a module (the top-level ``eventeye.modules`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from eventeye.core.runtime import Runtime
+from eventeye.core.tasks import TaskFactory, TaskSpec
+
+Role = Literal["api", "worker"]
+Hook = Callable[[Runtime], Awaitable[None]]
+
+
+@dataclass
+class ModuleRegistry:
+    """Collects what the enabled modules contribute to this process."""
+
+    runtime: Runtime
+    roles: set[Role] = field(default_factory=lambda: {"api", "worker"})
+    tasks: list[tuple[Role, TaskSpec]] = field(default_factory=list)
+    on_start: list[Hook] = field(default_factory=list)
+    on_stop: list[Hook] = field(default_factory=list)
+
+    def add_task(self, name: str, run: TaskFactory, *, role: Role = "worker") -> None:
+        """Run ``run()`` in the background of processes with ``role`` (``serve`` has both)."""
+        self.tasks.append((role, TaskSpec(name=name, run=run)))
+
+    def add_startup(self, hook: Hook) -> None:
+        self.on_start.append(hook)
+
+    def add_shutdown(self, hook: Hook) -> None:
+        self.on_stop.append(hook)
+
+    def tasks_for(self, roles: set[Role]) -> list[TaskSpec]:
+        return [spec for role, spec in self.tasks if role in roles]

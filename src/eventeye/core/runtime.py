@@ -1,0 +1,51 @@
+"""The per-process runtime: settings, engine and the shared services that requests use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from eventeye.config import Settings, resolve_secret_key
+from eventeye.core.auth.ratelimit import FailureLimiter
+from eventeye.core.auth.service import ApiKeyResolver
+from eventeye.core.auth.tokens import TokenIssuer
+from eventeye.core.storage.engine import create_engine
+
+
+@dataclass
+class Runtime:
+    """Everything a process shares between requests and background tasks."""
+
+    settings: Settings
+    engine: AsyncEngine
+    tokens: TokenIssuer
+    api_keys: ApiKeyResolver
+    login_by_user: FailureLimiter
+    login_by_address: FailureLimiter
+    extensions: dict[str, Any] = field(default_factory=dict)
+    """Per-module state, keyed by module name."""
+
+    async def close(self) -> None:
+        await self.api_keys.drain()
+        await self.engine.dispose()
+
+
+def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> Runtime:
+    """Wire the runtime for ``settings`` (the engine may be shared, as in tests)."""
+    engine = engine or create_engine(settings.resolved_database_url)
+    window = settings.login_failure_window.total_seconds()
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        tokens=TokenIssuer(
+            secret_key=resolve_secret_key(settings),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=settings.access_token_ttl,
+        ),
+        api_keys=ApiKeyResolver(engine=engine, ttl=settings.api_key_cache_ttl.total_seconds()),
+        login_by_user=FailureLimiter(limit=settings.login_max_failures, window=window),
+        login_by_address=FailureLimiter(limit=settings.login_max_failures * 4, window=window),
+    )

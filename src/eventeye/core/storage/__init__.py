@@ -1,0 +1,1 @@
+"""Storage: the async engine, column types, core tables, dialect helpers, migrations."""

@@ -1,0 +1,69 @@
+"""Starting and stopping an eventeye process: schema, modules, background tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from eventeye.config import Settings
+from eventeye.core.modules import ModuleRegistry, Role
+from eventeye.core.runtime import Runtime, build_runtime
+from eventeye.core.storage import migrations
+from eventeye.core.tasks import Supervisor
+from eventeye.errors import EventeyeError
+from eventeye.modules import LoadedModule, enabled_modules
+
+logger = logging.getLogger("eventeye")
+
+
+class SchemaOutdated(EventeyeError):
+    """The database schema is behind this version of eventeye."""
+
+
+async def prepare_schema(runtime: Runtime) -> None:
+    """Migrate the embedded database; refuse to run on an out-of-date PostgreSQL schema."""
+    if runtime.settings.is_embedded:
+        await migrations.upgrade(runtime.engine)
+        return
+    missing = await migrations.pending(runtime.engine)
+    if missing:
+        raise SchemaOutdated(
+            f"the database schema is not current (pending: {', '.join(sorted(missing))}); run `eventeye migrate` first"
+        )
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings,
+    roles: set[Role],
+    *,
+    engine: AsyncEngine | None = None,
+    modules: list[LoadedModule] | None = None,
+) -> AsyncIterator[ModuleRegistry]:
+    """Run a process with ``roles`` for the duration of the block."""
+    runtime = build_runtime(settings, engine=engine)
+    supervisor = Supervisor()
+    registry = ModuleRegistry(runtime=runtime, roles=roles)
+    try:
+        await prepare_schema(runtime)
+        for module in modules if modules is not None else enabled_modules(settings):
+            module.register(registry)
+        for hook in registry.on_start:
+            await hook(runtime)
+        for spec in registry.tasks_for(roles):
+            supervisor.start(spec)
+        logger.info(
+            "eventeye started (%s) with tasks: %s", "+".join(sorted(roles)), ", ".join(supervisor.names) or "none"
+        )
+        yield registry
+    finally:
+        await supervisor.stop()
+        for hook in reversed(registry.on_stop):
+            await hook(runtime)
+        if engine is None:
+            await runtime.close()
+        else:
+            await runtime.api_keys.drain()
