@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye import __version__
-from eventeye.config import Settings, describe_error, get_settings
+from eventeye.config import ConfigFileError, Settings, describe_error, get_settings
 from eventeye.core.auth import repository as auth_repository
 from eventeye.core.auth import service as auth_service
 from eventeye.core.storage import migrations
@@ -39,6 +39,9 @@ def load_settings() -> Settings:
         settings = get_settings()
     except ValidationError as exc:
         typer.echo(f"error: {describe_error(exc)}", err=True)
+        raise typer.Exit(2) from exc
+    except ConfigFileError as exc:
+        typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_format)
     return settings

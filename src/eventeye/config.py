@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -28,8 +29,31 @@ ENV_PREFIX = "EVENTEYE_"
 SECRET_KEY_FILE = "secret_key"
 
 
+def _seconds(value: Any) -> Any:
+    """Durations may be given as a number of seconds (``3600``) as well as ISO 8601 (``PT1H``)."""
+    if isinstance(value, str):
+        try:
+            return timedelta(seconds=float(value))
+        except (ValueError, OverflowError):
+            return value
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_seconds)]
+"""A ``timedelta`` setting: seconds (``90``, ``0.5``), ``HH:MM:SS`` or ISO 8601 (``PT15M``)."""
+
+
+class ConfigFileError(ValueError):
+    """The settings file named by ``EVENTEYE_CONFIG_FILE`` is missing, or a settings file is not valid TOML."""
+
+
 def _config_file() -> Path:
-    return Path(os.environ.get("EVENTEYE_CONFIG_FILE", "eventeye.toml"))
+    explicit = os.environ.get("EVENTEYE_CONFIG_FILE")
+    if not explicit:
+        return Path("eventeye.toml")
+    if not Path(explicit).is_file():
+        raise ConfigFileError(f"EVENTEYE_CONFIG_FILE: no such file {explicit}")
+    return Path(explicit)
 
 
 class Settings(BaseSettings):
@@ -50,22 +74,22 @@ class Settings(BaseSettings):
     # Auth
     open_signup: bool = False
     password_min_length: int = Field(default=8, ge=6, le=128)
-    access_token_ttl: timedelta = timedelta(minutes=30)
+    access_token_ttl: Duration = timedelta(minutes=30)
     jwt_issuer: str = "eventeye"
     jwt_audience: str = "eventeye"
     login_max_failures: int = Field(default=5, ge=1)
-    login_failure_window: timedelta = timedelta(minutes=5)
-    api_key_cache_ttl: timedelta = timedelta(seconds=5)
+    login_failure_window: Duration = timedelta(minutes=5)
+    api_key_cache_ttl: Duration = timedelta(seconds=5)
 
     # Requests and the pipeline
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_events_per_request: int = Field(default=1000, ge=1)
     inbox_batch_size: int = Field(default=2000, ge=1)
-    inbox_max_wait: timedelta = timedelta(milliseconds=2)
+    inbox_max_wait: Duration = timedelta(milliseconds=2)
     inbox_max_backlog: int = Field(default=200_000, ge=1)
     processor_batch_size: int = Field(default=2000, ge=1)
-    processor_idle_wait: timedelta = timedelta(milliseconds=20)
-    clock_skew: timedelta = timedelta(minutes=5)
+    processor_idle_wait: Duration = timedelta(milliseconds=20)
+    clock_skew: Duration = timedelta(minutes=5)
     strict_types: bool = False
 
     # Kafka (unset = no Kafka)
@@ -89,14 +113,14 @@ class Settings(BaseSettings):
 
     # criticality
     criticality_token: SecretStr | None = None
-    criticality_consumer_timeout: timedelta = timedelta(minutes=10)
+    criticality_consumer_timeout: Duration = timedelta(minutes=10)
     criticality_status_min: int = 1
     criticality_status_max: int = 5
 
     # plans
     plans_provider_url: str | None = None
-    plans_sync_interval: timedelta = timedelta(seconds=60)
-    plans_provider_timeout: timedelta = timedelta(seconds=10)
+    plans_sync_interval: Duration = timedelta(seconds=60)
+    plans_provider_timeout: Duration = timedelta(seconds=10)
     plans_max_feed_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
 
     # activity
@@ -142,7 +166,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        path = _config_file()
+        try:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigFileError(f"{path}: not valid TOML ({exc})") from exc
         return init_settings, env_settings, toml, file_secret_settings
 
     @property
@@ -177,23 +205,35 @@ def resolve_secret_key(settings: Settings) -> str:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
     path = settings.data_dir / SECRET_KEY_FILE
-    if path.exists():
-        return path.read_text().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key
+    if not path.exists():
+        _write_new_key(path)
+    return path.read_text().strip()
+
+
+def _write_new_key(path: Path) -> None:
+    # Written whole to a private temporary file, then linked into place: the
+    # link fails if another process got there first, so every process that
+    # starts at the same time reads one complete key.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def describe_error(error: ValidationError) -> str:
     """One line naming the offending variable(s), for start-up failures."""
     parts = []
     for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
         field = str(item["loc"][0]) if item["loc"] else ""
-        name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
-        parts.append(f"{name}: {item['msg']}")
+        parts.append(f"{ENV_PREFIX}{field.upper()}: {message}" if field else message)
     return "invalid settings: " + "; ".join(parts)
 
 
