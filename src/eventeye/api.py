@@ -8,12 +8,14 @@ from fastapi.routing import APIRoute
 from eventeye.core.auth.dependencies import declared_access
 from eventeye.core.auth.endpoints import router as auth_router
 from eventeye.core.health import router as health_router
+from eventeye.core.pipeline.endpoints import router as pipeline_router
 from eventeye.modules import LoadedModule
 
 
 def mount_routers(app: FastAPI, modules: list[LoadedModule]) -> None:
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(pipeline_router)
     for module in modules:
         app.include_router(module.router)
     check_access_declared(app)

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     processor_idle_wait: Duration = timedelta(milliseconds=20)
     clock_skew: Duration = timedelta(minutes=5)
     strict_types: bool = False
+    event_schemas: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict, description="Payload schema overrides: {module: {type: JSON Schema}}"
+    )
 
     # Kafka (unset = no Kafka)
     kafka_bootstrap_servers: str | None = None

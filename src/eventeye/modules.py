@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -11,6 +12,8 @@ from fastapi import APIRouter
 
 from eventeye.config import ALL_MODULES, Settings
 from eventeye.core.modules import ModuleRegistry
+
+logger = logging.getLogger("eventeye.modules")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,9 @@ def _load(name: str) -> LoadedModule | None:
         if exc.name == f"eventeye.{name}":
             return None  # a module not built into this installation
         raise
+    if not hasattr(package, "router") or not hasattr(package, "register"):
+        logger.warning("eventeye.%s exports no router/register; not loaded", name)
+        return None
     return LoadedModule(name=name, router=package.router, register=package.register)
 
 

@@ -53,7 +53,7 @@ async def running(
             module.register(registry)
         for hook in registry.on_start:
             await hook(runtime)
-        for spec in registry.tasks_for(roles):
+        for spec in runtime.pipeline.tasks(set(roles)) + registry.tasks_for(roles):
             supervisor.start(spec)
         logger.info(
             "eventeye started (%s) with tasks: %s", "+".join(sorted(roles)), ", ".join(supervisor.names) or "none"

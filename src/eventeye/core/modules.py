@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from eventeye.core.pipeline.processor import Handler, StoreHook
 from eventeye.core.runtime import Runtime
 from eventeye.core.tasks import TaskFactory, TaskSpec
 
@@ -30,6 +31,18 @@ class ModuleRegistry:
     def add_task(self, name: str, run: TaskFactory, *, role: Role = "worker") -> None:
         """Run ``run()`` in the background of processes with ``role`` (``serve`` has both)."""
         self.tasks.append((role, TaskSpec(name=name, run=run)))
+
+    def add_handler(self, module: str, handler: Handler) -> None:
+        """Process this module's events from the inbox (see ``core.pipeline.processor.Handler``)."""
+        self.runtime.pipeline.add_handler(module, handler)
+
+    def add_event_type(self, module: str, type: str, schema: dict[str, Any]) -> None:
+        """Declare an event type with its built-in payload JSON Schema."""
+        self.runtime.pipeline.add_event_type(module, type, schema)
+
+    def add_store_hook(self, hook: StoreHook) -> None:
+        """Run ``hook`` on every processed batch (the rules engine is one)."""
+        self.runtime.pipeline.add_hook(hook)
 
     def add_startup(self, hook: Hook) -> None:
         self.on_start.append(hook)

@@ -11,6 +11,7 @@ from eventeye.config import Settings, resolve_secret_key
 from eventeye.core.auth.ratelimit import FailureLimiter
 from eventeye.core.auth.service import ApiKeyResolver
 from eventeye.core.auth.tokens import TokenIssuer
+from eventeye.core.pipeline.service import Pipeline
 from eventeye.core.storage.engine import create_engine
 
 
@@ -24,6 +25,7 @@ class Runtime:
     api_keys: ApiKeyResolver
     login_by_user: FailureLimiter
     login_by_address: FailureLimiter
+    pipeline: Pipeline
     extensions: dict[str, Any] = field(default_factory=dict)
     """Per-module state, keyed by module name."""
 
@@ -48,4 +50,5 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         api_keys=ApiKeyResolver(engine=engine, ttl=settings.api_key_cache_ttl.total_seconds()),
         login_by_user=FailureLimiter(limit=settings.login_max_failures, window=window),
         login_by_address=FailureLimiter(limit=settings.login_max_failures * 4, window=window),
+        pipeline=Pipeline(engine, settings),
     )

@@ -57,8 +57,23 @@ async def upgrade(engine: AsyncEngine) -> None:
         await conn.run_sync(_upgrade)
 
 
+def _applied(current: set[str]) -> set[str]:
+    """Every revision implied by the recorded heads (ancestors and dependencies)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    seen: set[str] = set()
+    todo = list(current)
+    while todo:
+        revision = script.get_revision(todo.pop())
+        if revision is None or revision.revision in seen:
+            continue
+        seen.add(revision.revision)
+        for parent in (*revision._normalized_down_revisions, *revision._normalized_resolved_dependencies):
+            todo.append(parent)
+    return seen
+
+
 async def pending(engine: AsyncEngine) -> set[str]:
     """Heads that the database has not reached yet (empty when current)."""
     async with engine.connect() as conn:
         current = await conn.run_sync(_current_heads)
-    return set(expected_heads() - current)
+    return set(expected_heads() - _applied(current))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, MetaData, String, Table, Uuid
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, Uuid
 
 from eventeye.core.storage.types import UTCDateTime, json_type
 
@@ -38,4 +38,48 @@ apps = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+# The durable log between accepting and processing (embedded inbox).
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", Uuid, nullable=False),
+    Column("module", String(32), nullable=False),
+    Column("type", String(255), nullable=False),
+    Column("source", String(150), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# Everything that did not become a stored event, with the reason.
+errors = Table(
+    "errors",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("module", String(32), nullable=False),
+    Column("type", String(255), nullable=True),
+    Column("source", String(150), nullable=True),
+    Column("event_id", Uuid, nullable=True),
+    Column("field", String(255), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=True),
+    Column("received_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_errors_created_at", "created_at", "id"),
+    Index("ix_errors_kind_created_at", "kind", "created_at", "id"),
+    Index("ix_errors_source_created_at", "source", "created_at", "id"),
+)
+
+# Payload schemas added or replaced at run time (built-ins live in the modules).
+event_schemas = Table(
+    "event_schemas",
+    metadata,
+    Column("module", String(32), primary_key=True),
+    Column("type", String(255), primary_key=True),
+    Column("schema", json_type(), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -1,0 +1,1 @@
+"""The pipeline: accept -> inbox -> processor (validate, store, project) -> hooks (rules)."""

@@ -1,0 +1,155 @@
+"""The embedded inbox: a table written with group commit, read by the processor in order.
+
+Concurrent requests share one transaction: while one write is in flight the
+next requests queue, and the writer takes them all at once. A request is
+answered only once its events are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from eventeye.core.pipeline import repository as pipeline_repository
+from eventeye.core.pipeline.envelope import Envelope
+from eventeye.core.storage.engine import read_transaction, write_transaction
+from eventeye.errors import RateLimited, Unavailable
+
+logger = logging.getLogger("eventeye.inbox")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Envelopes handed to the processor, with what the source needs to settle them."""
+
+    envelopes: list[Envelope]
+    tokens: list[int] = field(default_factory=list)
+
+
+class InboxSource(Protocol):
+    """Where the processor reads accepted events from (the inbox table, or Kafka).
+
+    ``fetch`` and ``settle`` run inside the processor's transaction, so that a
+    table inbox removes exactly what was stored; ``committed`` runs after it
+    (a Kafka inbox commits its offsets there: at-least-once + idempotent writes).
+    """
+
+    async def fetch(self, conn: AsyncConnection, limit: int) -> Batch | None: ...
+
+    async def settle(self, conn: AsyncConnection, batch: Batch) -> None: ...
+
+    async def committed(self, batch: Batch) -> None: ...
+
+    async def wait(self, max_wait: float) -> None: ...
+
+
+class Inbox(Protocol):
+    """Where accepted events are appended; ``append`` returns once they are durable."""
+
+    async def append(self, envelopes: Sequence[Envelope]) -> None: ...
+
+    def check_capacity(self) -> None: ...
+
+
+class DatabaseInbox:
+    """Group-commit writer and ordered reader over the ``inbox`` table."""
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int, max_backlog: int, linger: float = 0.0) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_backlog = max_backlog
+        self.linger = linger
+        self.backlog = 0
+        self._pending: deque[tuple[list[Envelope], asyncio.Future[None]]] = deque()
+        self._wake = asyncio.Event()
+        self._arrived = asyncio.Event()
+        self._writing = False
+
+    def check_capacity(self) -> None:
+        """Raise ``RateLimited`` while the backlog is over its bound."""
+        if self.backlog >= self.max_backlog:
+            raise RateLimited("the event backlog is full; retry shortly", retry_after=1)
+
+    async def append(self, envelopes: Sequence[Envelope]) -> None:
+        if not self._writing:
+            raise Unavailable("the inbox writer is not running in this process")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((list(envelopes), future))
+        self._wake.set()
+        await future
+
+    async def run_writer(self) -> None:
+        """Write queued requests, many per transaction, until cancelled."""
+        self._writing = True
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self.linger:
+                    await asyncio.sleep(self.linger)
+                while self._pending:
+                    await self._write_some()
+        finally:
+            self._writing = False
+            for _, future in self._pending:
+                if not future.done():
+                    future.set_exception(Unavailable("eventeye is shutting down"))
+            self._pending.clear()
+
+    async def _write_some(self) -> None:
+        taken: list[tuple[list[Envelope], asyncio.Future[None]]] = []
+        count = 0
+        while self._pending and (not taken or count + len(self._pending[0][0]) <= self.max_batch):
+            item = self._pending.popleft()
+            taken.append(item)
+            count += len(item[0])
+        rows = [envelope.as_row() for envelopes, _ in taken for envelope in envelopes]
+        try:
+            async with write_transaction(self.engine) as conn:
+                await pipeline_repository.append_inbox(conn, rows=rows)
+        except Exception:
+            logger.exception("could not append %d events to the inbox", len(rows))
+            for _, future in taken:
+                if not future.done():
+                    future.set_exception(Unavailable("could not store the events; retry"))
+            return
+        self.backlog += len(rows)
+        for _, future in taken:
+            if not future.done():
+                future.set_result(None)
+        self._arrived.set()
+
+    async def run_backlog_monitor(self, every: float = 1.0) -> None:
+        """Keep ``backlog`` true to the table (other processes drain it too)."""
+        while True:
+            async with read_transaction(self.engine) as conn:
+                self.backlog = await pipeline_repository.inbox_backlog(conn)
+            await asyncio.sleep(every)
+
+    # InboxSource
+
+    async def fetch(self, conn: AsyncConnection, limit: int) -> Batch | None:
+        claimed = await pipeline_repository.claim_inbox(conn, limit=limit)
+        if not claimed:
+            return None
+        return Batch(envelopes=[envelope for _, envelope in claimed], tokens=[seq for seq, _ in claimed])
+
+    async def settle(self, conn: AsyncConnection, batch: Batch) -> None:
+        await pipeline_repository.delete_inbox(conn, seqs=batch.tokens)
+
+    async def committed(self, batch: Batch) -> None:
+        self.backlog = max(0, self.backlog - len(batch.envelopes))
+
+    async def wait(self, max_wait: float) -> None:
+        """Until events arrive in this process, or ``max_wait`` seconds (others may append too)."""
+        try:
+            await asyncio.wait_for(self._arrived.wait(), max_wait)
+        except TimeoutError:
+            pass
+        self._arrived.clear()

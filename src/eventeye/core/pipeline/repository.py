@@ -1,0 +1,165 @@
+"""All SQL of the pipeline: the inbox, the errors table and run-time schemas."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from eventeye.core.pipeline.envelope import Envelope, Rejection, new_event_id
+from eventeye.core.storage.dialects import upsert
+from eventeye.core.storage.tables import errors, event_schemas, inbox
+
+
+async def append_inbox(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(inbox.insert(), rows)
+
+
+async def claim_inbox(conn: AsyncConnection, *, limit: int) -> list[tuple[int, Envelope]]:
+    """The oldest ``limit`` inbox entries; on PostgreSQL locked so that other workers skip them."""
+    statement = select(inbox).order_by(inbox.c.seq).limit(limit)
+    if conn.dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    rows = await conn.execute(statement)
+    return [
+        (
+            row.seq,
+            Envelope(
+                id=row.id,
+                module=row.module,
+                type=row.type,
+                source=row.source,
+                received_at=row.received_at,
+                body=bytes(row.body),
+            ),
+        )
+        for row in rows
+    ]
+
+
+async def delete_inbox(conn: AsyncConnection, *, seqs: Sequence[int]) -> None:
+    if seqs:
+        await conn.execute(delete(inbox).where(inbox.c.seq.between(min(seqs), max(seqs)), inbox.c.seq.in_(seqs)))
+
+
+async def inbox_backlog(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(inbox))).scalar_one())
+
+
+def rejection_row(rejection: Rejection, created_at: datetime) -> dict[str, Any]:
+    return {
+        "id": new_event_id(),
+        "kind": rejection.kind,
+        "module": rejection.module,
+        "type": rejection.type,
+        "source": rejection.source,
+        "event_id": rejection.event_id,
+        "field": rejection.field,
+        "reason": rejection.reason,
+        "raw": rejection.raw,
+        "received_at": rejection.received_at,
+        "created_at": created_at,
+    }
+
+
+async def insert_errors(conn: AsyncConnection, *, rejections: Sequence[Rejection], at: datetime) -> None:
+    if rejections:
+        await conn.execute(errors.insert(), [rejection_row(r, at) for r in rejections])
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    id: uuid.UUID
+    kind: str
+    module: str
+    type: str | None
+    source: str | None
+    event_id: uuid.UUID | None
+    field: str | None
+    reason: str
+    raw: str | None
+    received_at: datetime | None
+    created_at: datetime
+
+
+def _error(row: Any) -> ErrorRecord:
+    return ErrorRecord(**{name: getattr(row, name) for name in ErrorRecord.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFilter:
+    kind: str | None = None
+    module: str | None = None
+    source: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+async def list_errors(
+    conn: AsyncConnection, *, where: ErrorFilter, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[ErrorRecord]:
+    """Errors newest first, keyset-paginated on (created_at, id)."""
+    conditions = [
+        column == value
+        for column, value in (
+            (errors.c.kind, where.kind),
+            (errors.c.module, where.module),
+            (errors.c.source, where.source),
+        )
+        if value is not None
+    ]
+    if where.start is not None:
+        conditions.append(errors.c.created_at >= where.start)
+    if where.end is not None:
+        conditions.append(errors.c.created_at < where.end)
+    if after is not None:
+        at, last_id = after
+        conditions.append(or_(errors.c.created_at < at, and_(errors.c.created_at == at, errors.c.id < last_id)))
+    statement = select(errors).where(*conditions).order_by(errors.c.created_at.desc(), errors.c.id.desc()).limit(limit)
+    return [_error(row) for row in await conn.execute(statement)]
+
+
+async def get_error(conn: AsyncConnection, *, error_id: uuid.UUID) -> ErrorRecord | None:
+    row = (await conn.execute(select(errors).where(errors.c.id == error_id))).first()
+    return _error(row) if row else None
+
+
+async def count_errors(
+    conn: AsyncConnection, *, module: str, start: datetime | None, end: datetime | None
+) -> dict[str, int]:
+    """Error counts by kind for a module and time range."""
+    conditions = [errors.c.module == module]
+    if start is not None:
+        conditions.append(errors.c.created_at >= start)
+    if end is not None:
+        conditions.append(errors.c.created_at < end)
+    statement = select(errors.c.kind, func.count()).where(*conditions).group_by(errors.c.kind)
+    return {kind: int(count) for kind, count in await conn.execute(statement)}
+
+
+async def list_schemas(conn: AsyncConnection) -> list[tuple[str, str, dict[str, Any], datetime]]:
+    rows = await conn.execute(select(event_schemas).order_by(event_schemas.c.module, event_schemas.c.type))
+    return [(row.module, row.type, row.schema, row.updated_at) for row in rows]
+
+
+async def save_schema(conn: AsyncConnection, *, module: str, type: str, schema: dict[str, Any], at: datetime) -> None:
+    statement = upsert(conn, event_schemas, conflict=["module", "type"])
+    await conn.execute(statement.values(module=module, type=type, schema=schema, updated_at=at))
+
+
+async def delete_schema(conn: AsyncConnection, *, module: str, type: str) -> bool:
+    result = await conn.execute(
+        delete(event_schemas).where(event_schemas.c.module == module, event_schemas.c.type == type)
+    )
+    return bool(result.rowcount)
+
+
+async def latest_schema_change(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    row = (await conn.execute(select(func.count(), func.max(event_schemas.c.updated_at)))).one()
+    return int(row[0]), row[1]

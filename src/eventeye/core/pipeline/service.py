@@ -1,0 +1,66 @@
+"""The pipeline as one object: accept into the inbox, process into the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from eventeye.config import Settings
+from eventeye.core.pipeline import repository as pipeline_repository
+from eventeye.core.pipeline.envelope import Envelope, Rejection
+from eventeye.core.pipeline.inbox import DatabaseInbox, Inbox, InboxSource
+from eventeye.core.pipeline.processor import Handler, Processor, StoreHook
+from eventeye.core.pipeline.registry import SchemaRegistry
+from eventeye.core.storage.engine import write_transaction
+from eventeye.core.tasks import TaskSpec
+
+
+class Pipeline:
+    """Accept -> inbox -> processor -> store hooks; modules plug in handlers and schemas."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.registry = SchemaRegistry()
+        self.registry.configure(settings.event_schemas)
+        self.table_inbox = DatabaseInbox(
+            engine,
+            max_batch=settings.inbox_batch_size,
+            max_backlog=settings.inbox_max_backlog,
+            linger=settings.inbox_max_wait.total_seconds(),
+        )
+        self.inbox: Inbox = self.table_inbox
+        self.source: InboxSource = self.table_inbox
+        self.processor = Processor(engine, settings, self.registry)
+
+    def add_handler(self, module: str, handler: Handler) -> None:
+        self.processor.handlers[module] = handler
+
+    def add_event_type(self, module: str, type: str, schema: dict[str, Any]) -> None:
+        """A built-in payload schema (configuration and the admin API may override it)."""
+        self.registry.add_builtin(module, type, schema)
+
+    def add_hook(self, hook: StoreHook) -> None:
+        self.processor.hooks.append(hook)
+
+    async def accept(self, envelopes: Sequence[Envelope]) -> None:
+        """Make ``envelopes`` durable in the inbox; ``RateLimited`` when the backlog is full."""
+        self.inbox.check_capacity()
+        await self.inbox.append(envelopes)
+
+    async def reject(self, rejections: Sequence[Rejection]) -> None:
+        """Record events refused at the door, so that they can be monitored."""
+        async with write_transaction(self.engine) as conn:
+            await pipeline_repository.insert_errors(conn, rejections=rejections, at=datetime.now(UTC))
+
+    def tasks(self, roles: set[str]) -> list[TaskSpec]:
+        specs = []
+        if "api" in roles and self.inbox is self.table_inbox:
+            specs.append(TaskSpec("inbox-writer", self.table_inbox.run_writer))
+            specs.append(TaskSpec("inbox-backlog", self.table_inbox.run_backlog_monitor))
+        if "worker" in roles and self.processor.handlers:
+            specs.append(TaskSpec("processor", lambda: self.processor.run(self.source)))
+        return specs

@@ -1,0 +1,53 @@
+"""The few statements whose SQL differs between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_ignore(conn: AsyncConnection, table: Table, conflict: Sequence[str] | None = None) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for this connection's dialect."""
+    return _insert(conn, table).on_conflict_do_nothing(index_elements=conflict)  # type: ignore[no-any-return]
+
+
+def upsert(
+    conn: AsyncConnection,
+    table: Table,
+    *,
+    conflict: Sequence[str],
+    update: Callable[[Any], dict[str, Any]] | None = None,
+) -> Insert:
+    """``INSERT ... ON CONFLICT (conflict) DO UPDATE``.
+
+    ``update(excluded)`` maps columns to new values, where ``excluded`` is the
+    proposed row (``excluded.count``); by default every non-key column is
+    overwritten. Example::
+
+        upsert(conn, totals, conflict=["key"], update=lambda new: {"n": totals.c.n + new.n})
+    """
+    statement = _insert(conn, table)
+    new = statement.excluded
+    values = update(new) if update else {c.name: new[c.name] for c in table.columns if c.name not in conflict}
+    return statement.on_conflict_do_update(index_elements=conflict, set_=values)  # type: ignore[no-any-return]
+
+
+async def insert_many_ignore_returning(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], *, key: str = "id"
+) -> set[Any]:
+    """Insert ``rows`` skipping those whose ``key`` exists; returns the keys actually inserted."""
+    if not rows:
+        return set()
+    statement = insert_ignore(conn, table, [key]).returning(table.c[key])
+    result = await conn.execute(statement, rows)
+    return {row[0] for row in result}
