@@ -1,0 +1,127 @@
+"""``/secapp/update`` at its original contract, and ``/v1/criticality`` listings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+
+from eventeye.core.auth.dependencies import DbConn, ReadAccess, ReadConn, RuntimeDep
+from eventeye.core.responses import OrjsonResponse
+from eventeye.criticality import metrics
+from eventeye.criticality import service as criticality_service
+from eventeye.criticality.auth import SecappCaller
+from eventeye.criticality.handlers import latest_gauge
+from eventeye.criticality.schemas import (
+    ChangeRead,
+    ConsumerRead,
+    ConsumersPage,
+    HistoryPage,
+    NotifiedState,
+    Processed,
+    SecappState,
+    StatusChange,
+)
+from eventeye.errors import InvalidInput, field_detail
+
+router = APIRouter()
+
+STATUS_CHANGE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": StatusChange.model_json_schema(by_alias=True)}},
+    }
+}
+
+
+async def status_change_body(request: Request, runtime: RuntimeDep) -> StatusChange:
+    """The JSON body, validated after the caller (so a bad token is a 401 whatever the body)."""
+    try:
+        change = StatusChange.model_validate_json(await request.body())
+    except ValidationError as exc:
+        details = [
+            field_detail(".".join(str(part) for part in error["loc"]) or "body", error["msg"])
+            for error in exc.errors(include_url=False)
+        ]
+        raise InvalidInput("the body is not a valid status change", details=details) from None
+    criticality_service.check_status(change, runtime.settings)
+    return change
+
+
+@router.post("/secapp/update", response_model=Processed, tags=["secapp"], openapi_extra=STATUS_CHANGE_BODY)
+async def publish(
+    app_name: SecappCaller,
+    change: Annotated[StatusChange, Depends(status_change_body)],
+    conn: DbConn,
+) -> Processed:
+    """Publish a criticality change; the latest state is the one with the latest ``Change_at``."""
+    processed_id = await criticality_service.publish(
+        conn, app_name=app_name, change=change, at=criticality_service.now()
+    )
+    metrics.UPDATES.labels(metrics.app_label(app_name)).inc()
+    return Processed(processed_id=processed_id)
+
+
+@router.get("/secapp/update", tags=["secapp"], responses={200: {"model": SecappState}})
+async def poll(app_name: SecappCaller, conn: DbConn, runtime: RuntimeDep) -> Response:
+    """The latest state if this App-name has not been given it yet, else ``{}`` (each state once per app)."""
+    state = await criticality_service.poll(conn, app_name=app_name, at=criticality_service.now())
+    metrics.POLLS.labels(metrics.app_label(app_name), "state" if state else "empty").inc()
+    if state is None:
+        return OrjsonResponse({})
+    latest_gauge(runtime).offer(state)
+    return OrjsonResponse(criticality_service.secapp_state(state))
+
+
+@router.get("/v1/criticality/history", response_model=HistoryPage, tags=["criticality"])
+async def history(
+    conn: ReadConn,
+    _: ReadAccess,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")] = None,
+    producer: Annotated[str | None, Query(max_length=150, description="Only this producer's changes")] = None,
+) -> HistoryPage:
+    """Every status change with its producer app, newest received first."""
+    page = await criticality_service.history(conn, cursor=cursor, producer=producer, limit=limit)
+    items = [
+        ChangeRead(
+            processed_id=c.id,
+            producer=c.app_name,
+            current_status=c.current_status,
+            change_at=c.change_at,
+            received_at=c.received_at,
+        )
+        for c in page.items
+    ]
+    return HistoryPage(items=items, next_cursor=page.next_cursor)
+
+
+@router.get("/v1/criticality/consumers", response_model=ConsumersPage, tags=["criticality"])
+async def consumers(
+    conn: ReadConn,
+    runtime: RuntimeDep,
+    _: ReadAccess,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=150, description="next_cursor of the previous page")] = None,
+) -> ConsumersPage:
+    """Each consumer app with its last poll time and the last state it was given."""
+    page = await criticality_service.list_consumers(conn, cursor=cursor, limit=limit)
+    at, timeout = criticality_service.now(), runtime.settings.criticality_consumer_timeout
+    items = [
+        ConsumerRead(
+            app_name=c.app_name,
+            first_poll_at=c.first_poll_at,
+            last_poll_at=c.last_poll_at,
+            polls=c.polls,
+            notified=NotifiedState(
+                processed_id=c.notified.id, current_status=c.notified.current_status, change_at=c.notified.change_at
+            )
+            if c.notified
+            else None,
+            notified_at=c.notified_at,
+            overdue=criticality_service.is_overdue(c, at=at, timeout=timeout),
+        )
+        for c in page.items
+    ]
+    return ConsumersPage(items=items, next_cursor=page.next_cursor)

@@ -1,0 +1,46 @@
+"""Background work of the criticality module.
+
+The latest-state gauge is refreshed from the database, so that every
+process reports the state other processes received. The consumers table
+(``last_poll_at`` per app) is what an absence rule reads to find silent
+consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from eventeye.core.runtime import Runtime
+from eventeye.core.storage.engine import read_transaction
+from eventeye.criticality import repository as criticality_repository
+from eventeye.criticality.metrics import LatestGauge
+
+logger = logging.getLogger("eventeye.criticality")
+
+EXTENSION = "criticality"
+GAUGE_REFRESH_SECONDS = 5.0
+
+
+def latest_gauge(runtime: Runtime) -> LatestGauge:
+    """This process's latest-state gauge (created on first use)."""
+    gauge = runtime.extensions.setdefault(EXTENSION, LatestGauge())
+    assert isinstance(gauge, LatestGauge)
+    return gauge
+
+
+async def refresh_latest_gauge(runtime: Runtime) -> None:
+    """Offer the stored latest state to the gauge."""
+    async with read_transaction(runtime.engine) as conn:
+        state = await criticality_repository.get_latest(conn)
+    latest_gauge(runtime).offer(state)
+
+
+async def keep_latest_gauge(runtime: Runtime, *, every: float = GAUGE_REFRESH_SECONDS) -> None:
+    """Refresh the gauge forever; a failed refresh is logged and retried on the next round."""
+    while True:
+        try:
+            await refresh_latest_gauge(runtime)
+        except Exception:  # a database hiccup must not stop the metrics
+            logger.warning("could not refresh the criticality gauge", exc_info=True)
+        await asyncio.sleep(every)

@@ -1,0 +1,164 @@
+"""All SQL of the criticality module. Callers own the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Subquery, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from eventeye.criticality.tables import changes, consumers
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A criticality state as consumers are told it."""
+
+    id: int
+    current_status: int
+    change_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    id: int
+    app_name: str
+    current_status: int
+    change_at: datetime
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    app_name: str
+    first_poll_at: datetime
+    last_poll_at: datetime
+    polls: int
+    notified: State | None
+    notified_at: datetime | None
+
+
+async def create_change(
+    conn: AsyncConnection, *, app_name: str, current_status: int, change_at: datetime, received_at: datetime
+) -> int:
+    """Store a change; returns its id (from the database's identity, so unique across processes)."""
+    statement = (
+        insert(changes)
+        .values(app_name=app_name, current_status=current_status, change_at=change_at, received_at=received_at)
+        .returning(changes.c.id)
+    )
+    return int((await conn.execute(statement)).scalar_one())
+
+
+def _latest() -> Subquery:
+    return (
+        select(changes.c.id, changes.c.current_status, changes.c.change_at)
+        .order_by(changes.c.change_at.desc(), changes.c.id.desc())
+        .limit(1)
+        .subquery("latest")
+    )
+
+
+async def get_latest(conn: AsyncConnection) -> State | None:
+    """The latest state: greatest ``change_at``, ties broken by the later id."""
+    latest = _latest()
+    row = (await conn.execute(select(latest))).first()
+    return State(id=row.id, current_status=row.current_status, change_at=row.change_at) if row else None
+
+
+def _upsert_statement(conn: AsyncConnection) -> Any:
+    return postgresql.insert(consumers) if conn.dialect.name == "postgresql" else sqlite.insert(consumers)
+
+
+async def record_poll(conn: AsyncConnection, *, app_name: str, at: datetime) -> None:
+    """Note that ``app_name`` polled at ``at`` (creating the consumer on its first poll).
+
+    On PostgreSQL this also locks the consumer's row until the transaction ends,
+    so one app's concurrent polls take their turns.
+    """
+    statement = _upsert_statement(conn).values(app_name=app_name, first_poll_at=at, last_poll_at=at, polls=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[consumers.c.app_name],
+        set_={"last_poll_at": statement.excluded.last_poll_at, "polls": consumers.c.polls + 1},
+    )
+    await conn.execute(statement)
+
+
+async def claim_latest(conn: AsyncConnection, *, app_name: str, at: datetime) -> State | None:
+    """Mark the latest state as given to ``app_name`` if it is newer than what it was given.
+
+    One conditional UPDATE: the row it changes (at most one) decides that this
+    caller tells the app; a concurrent caller finds the mark already set and
+    changes nothing. Comparing (change_at, id) means an older state never
+    replaces a newer one, whatever order concurrent statements run in.
+    """
+    latest = _latest()
+    behind = or_(
+        consumers.c.notified_id.is_(None),
+        tuple_(consumers.c.notified_change_at, consumers.c.notified_id) < tuple_(latest.c.change_at, latest.c.id),
+    )
+    statement = (
+        update(consumers)
+        .where(consumers.c.app_name == app_name, behind)
+        .values(
+            notified_id=latest.c.id,
+            notified_status=latest.c.current_status,
+            notified_change_at=latest.c.change_at,
+            notified_at=at,
+        )
+        .returning(consumers.c.notified_id, consumers.c.notified_status, consumers.c.notified_change_at)
+    )
+    row = (await conn.execute(statement)).first()
+    if row is None:
+        return None
+    return State(id=row.notified_id, current_status=row.notified_status, change_at=row.notified_change_at)
+
+
+async def list_changes(conn: AsyncConnection, *, before: int | None, producer: str | None, limit: int) -> list[Change]:
+    """Changes newest-received first, with ids below ``before``."""
+    statement = select(changes).order_by(changes.c.id.desc()).limit(limit)
+    if before is not None:
+        statement = statement.where(changes.c.id < before)
+    if producer is not None:
+        statement = statement.where(changes.c.app_name == producer)
+    rows = (await conn.execute(statement)).all()
+    return [
+        Change(
+            id=row.id,
+            app_name=row.app_name,
+            current_status=row.current_status,
+            change_at=row.change_at,
+            received_at=row.received_at,
+        )
+        for row in rows
+    ]
+
+
+def _consumer(row: Any) -> Consumer:
+    notified = None
+    if row.notified_id is not None:
+        notified = State(id=row.notified_id, current_status=row.notified_status, change_at=row.notified_change_at)
+    return Consumer(
+        app_name=row.app_name,
+        first_poll_at=row.first_poll_at,
+        last_poll_at=row.last_poll_at,
+        polls=row.polls,
+        notified=notified,
+        notified_at=row.notified_at,
+    )
+
+
+async def list_consumers(conn: AsyncConnection, *, after: str | None, limit: int) -> list[Consumer]:
+    """Consumers by name, with names after ``after``."""
+    statement = select(consumers).order_by(consumers.c.app_name).limit(limit)
+    if after is not None:
+        statement = statement.where(consumers.c.app_name > after)
+    return [_consumer(row) for row in (await conn.execute(statement)).all()]
+
+
+async def get_consumer(conn: AsyncConnection, *, app_name: str) -> Consumer | None:
+    row = (await conn.execute(select(consumers).where(consumers.c.app_name == app_name))).first()
+    return _consumer(row) if row else None

@@ -1,0 +1,88 @@
+"""Criticality logic: publishing changes, telling each consumer the latest state once, listings.
+
+Services never commit: callers pass the connection of their transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from eventeye.config import Settings
+from eventeye.criticality import repository as criticality_repository
+from eventeye.criticality.repository import Change, Consumer, State
+from eventeye.criticality.schemas import StatusChange
+from eventeye.errors import InvalidInput, field_detail
+
+T = TypeVar("T")
+C = TypeVar("C")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_status(change: StatusChange, settings: Settings) -> None:
+    """``InvalidInput`` naming ``current_status`` when it is outside the configured range."""
+    low, high = settings.criticality_status_min, settings.criticality_status_max
+    if not low <= change.current_status <= high:
+        raise InvalidInput(
+            "current_status is out of range",
+            details=[field_detail("current_status", f"must be between {low} and {high}")],
+        )
+
+
+async def publish(conn: AsyncConnection, *, app_name: str, change: StatusChange, at: datetime) -> int:
+    """Record a change posted by ``app_name``; returns its processed_id."""
+    return await criticality_repository.create_change(
+        conn, app_name=app_name, current_status=change.current_status, change_at=change.change_at, received_at=at
+    )
+
+
+async def poll(conn: AsyncConnection, *, app_name: str, at: datetime) -> State | None:
+    """Record the poll; the latest state if ``app_name`` has not been given it yet, else None."""
+    await criticality_repository.record_poll(conn, app_name=app_name, at=at)
+    return await criticality_repository.claim_latest(conn, app_name=app_name, at=at)
+
+
+def format_instant(value: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``, the shape ``/secapp/update`` answers with."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def secapp_state(state: State) -> dict[str, object]:
+    return {
+        "current_status": state.current_status,
+        "status_change_id": state.id,
+        "Change_at": format_instant(state.change_at),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T, C]):
+    """Items and the cursor of the next page (None on the last)."""
+
+    items: list[T]
+    next_cursor: C | None
+
+
+async def history(conn: AsyncConnection, *, cursor: int | None, producer: str | None, limit: int) -> Page[Change, int]:
+    """A page of changes, newest received first; ``cursor`` continues a previous page."""
+    rows = await criticality_repository.list_changes(conn, before=cursor, producer=producer, limit=limit + 1)
+    items = rows[:limit]
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def list_consumers(conn: AsyncConnection, *, cursor: str | None, limit: int) -> Page[Consumer, str]:
+    """A page of consumer apps by name; ``cursor`` continues a previous page."""
+    rows = await criticality_repository.list_consumers(conn, after=cursor, limit=limit + 1)
+    items = rows[:limit]
+    return Page(items=items, next_cursor=items[-1].app_name if len(rows) > limit else None)
+
+
+def is_overdue(consumer: Consumer, *, at: datetime, timeout: timedelta) -> bool:
+    """The consumer has not polled for ``timeout``."""
+    return at - consumer.last_poll_at > timeout
