@@ -6,23 +6,24 @@ import asyncio
 import getpass
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye import __version__
 from eventeye.config import ConfigFileError, Settings, describe_error, get_settings
 from eventeye.core.auth import repository as auth_repository
 from eventeye.core.auth import service as auth_service
 from eventeye.core.storage import migrations
-from eventeye.core.storage.engine import create_engine
+from eventeye.core.storage.engine import check_connection, create_engine
 from eventeye.errors import EventeyeError
 from eventeye.logs import configure_logging
-from eventeye.process import running
+from eventeye.process import SchemaOutdated, running
 
 app = typer.Typer(help="eventeye: collect, store, query and alert on events.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -57,8 +58,40 @@ def run_db(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
         raise typer.Exit(1) from exc
 
 
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the configured database, known to be reachable; disposed afterwards."""
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await check_connection(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def prepare_schema(settings: Settings) -> None:
+    """Before a process starts: migrate the embedded database, refuse an out-of-date PostgreSQL one.
+
+    The process checks again on start; checking here first gives one clear line
+    instead of a failed server start, and migrates SQLite once for all workers.
+    """
+    async with database(settings) as engine:
+        if settings.is_embedded:
+            await migrations.upgrade(engine)
+            return
+        missing = await migrations.pending(engine)
+    if missing:
+        raise SchemaOutdated(
+            f"the database schema is not current (pending: {', '.join(sorted(missing))}); run `eventeye migrate` first"
+        )
+
+
 def _uvicorn(factory: str, host: str | None, port: int | None, workers: int) -> None:
-    settings = load_settings()
+    async def prepared(settings: Settings) -> Settings:
+        await prepare_schema(settings)
+        return settings
+
+    settings = run_db(prepared)
     uvicorn.run(
         factory,
         factory=True,
@@ -97,6 +130,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        await prepare_schema(settings)
         async with running(settings, {"worker"}):
             await stop.wait()
 
@@ -108,11 +142,8 @@ def migrate() -> None:
     """Apply pending database migrations."""
 
     async def work(settings: Settings) -> None:
-        engine = create_engine(settings.resolved_database_url)
-        try:
+        async with database(settings) as engine:
             await migrations.upgrade(engine)
-        finally:
-            await engine.dispose()
 
     run_db(work)
     typer.echo("database is up to date")
@@ -125,14 +156,11 @@ def version() -> None:
 
 
 async def _with_conn(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
-    engine = create_engine(settings.resolved_database_url)
-    try:
+    async with database(settings) as engine:
         if settings.is_embedded:
             await migrations.upgrade(engine)
         async with engine.begin() as conn:
             return await work(conn)
-    finally:
-        await engine.dispose()
 
 
 @users_app.command("create")

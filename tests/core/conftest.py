@@ -67,7 +67,19 @@ def run_app(make_settings: Callable[..., Settings], engine: AsyncEngine) -> RunA
 def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A brand-new database that has never been migrated: a new SQLite file or a new PostgreSQL database."""
     if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "blank")
+        yield blank_sqlite_url(tmp_path)
         return
     with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+def blank_postgres_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database that has never been migrated."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+def blank_sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file that does not exist yet, in a directory that does not exist yet."""
+    return sqlite_url(tmp_path / "blank")

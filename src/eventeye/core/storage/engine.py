@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from eventeye.errors import Unavailable
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -65,6 +67,16 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine
+
+
+async def check_connection(engine: AsyncEngine) -> None:
+    """Raise ``Unavailable`` saying why when the database cannot be reached (refused, unknown, no access)."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # drivers raise OSError, their own errors or SQLAlchemy's
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Unavailable(f"cannot reach the database: {cause}") from exc
 
 
 def backend_name(engine: AsyncEngine) -> str:
