@@ -16,6 +16,7 @@ from eventeye.app import create_app
 from eventeye.config import Settings
 from eventeye.core.storage.engine import create_engine
 from tests.fixtures.databases import fresh_postgres_database, migrate, sqlite_url, truncate_all
+from tests.fixtures.kafka import kafka_bootstrap_servers, private_kafka_broker  # noqa: F401 (fixtures)
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
