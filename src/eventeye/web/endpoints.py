@@ -109,7 +109,8 @@ async def stats(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> Stats:
-    """Event counts per group, with flagged unknown types and errors by kind, over a time range."""
+    """Event counts per group over a time range of occurrence, with flagged unknown types, and
+    errors by kind over the same range of when they were recorded."""
     key = web_service.group_by_key(group_by)
     counts = await web_repository.count_events(conn, group_by=key, start=start, end=end)
     unknown = await web_repository.count_unknown_types(conn, start=start, end=end)
