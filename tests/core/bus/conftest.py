@@ -29,7 +29,7 @@ def kafka_settings(bootstrap_servers: str, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
-@pytest.fixture(params=["memory", "kafka"])
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.slow)])
 def bus(request: pytest.FixtureRequest) -> Bus:
     if request.param == "memory":
         return MemoryBus()

@@ -11,8 +11,6 @@ import pytest
 from eventeye.core.bus import Batch, Bus, BusClosed, BusError, Message
 from tests.core.bus.conftest import drain, settle
 
-pytestmark = pytest.mark.slow
-
 
 class TestPublishAndConsume:
     async def test_records_arrive_with_their_key_headers_and_offsets(
