@@ -171,8 +171,9 @@ class Consumer(Protocol):
     async def commit(self, batch: Batch) -> bool:
         """Commit ``batch``: the group will not deliver its records again.
 
-        Returns False when some of its partitions have moved to another member
-        meanwhile; their records will be delivered again there.
+        Returns False when some of its partitions moved to another member
+        meanwhile (or the group is rebalancing right now): their records
+        will be delivered again, to whichever member holds them next.
         """
         ...
 
