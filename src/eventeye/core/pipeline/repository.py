@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.core.pipeline.envelope import Envelope, Rejection, new_event_id
@@ -44,8 +44,16 @@ async def claim_inbox(conn: AsyncConnection, *, limit: int) -> list[tuple[int, E
 
 
 async def delete_inbox(conn: AsyncConnection, *, seqs: Sequence[int]) -> None:
-    if seqs:
-        await conn.execute(delete(inbox).where(inbox.c.seq.between(min(seqs), max(seqs)), inbox.c.seq.in_(seqs)))
+    if not seqs:
+        return
+    if conn.dialect.name == "postgresql":
+        # One array parameter instead of thousands of scalar ones.
+        await conn.execute(
+            delete(inbox).where(inbox.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger)))), {"seqs": list(seqs)}
+        )
+        return
+    # SQLite runs one writer at a time, so a claimed batch is always the oldest contiguous run.
+    await conn.execute(delete(inbox).where(inbox.c.seq.between(min(seqs), max(seqs))))
 
 
 async def inbox_backlog(conn: AsyncConnection) -> int:

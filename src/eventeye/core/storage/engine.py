@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -28,6 +29,10 @@ SQLITE_PRAGMAS = (
 WRITE_OPTION = "eventeye_write"
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL and the pragmas above on every connection."""
     parsed = make_url(url)
@@ -36,6 +41,8 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     return create_async_engine(
         url,
         echo=echo,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
@@ -47,7 +54,9 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(
+        url, echo=echo, json_serializer=_json_dumps, json_deserializer=orjson.loads, connect_args={"timeout": 30}
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
