@@ -16,13 +16,16 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye import __version__
+from eventeye.client.cli import send as send_events
 from eventeye.config import ConfigFileError, Settings, describe_error, get_settings
 from eventeye.core.auth import repository as auth_repository
 from eventeye.core.auth import service as auth_service
 from eventeye.core.storage import migrations
 from eventeye.core.storage.engine import check_connection, create_engine
+from eventeye.criticality import cli as criticality_cli
 from eventeye.errors import EventeyeError
 from eventeye.logs import configure_logging
+from eventeye.plans import cli as plans_cli
 from eventeye.process import SchemaOutdated, running
 
 app = typer.Typer(help="eventeye: collect, store, query and alert on events.", no_args_is_help=True)
@@ -30,6 +33,9 @@ users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 apps_app = typer.Typer(help="Manage applications and their API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(apps_app, name="apps")
+app.command("send")(send_events)
+app.add_typer(criticality_cli.app, name="criticality")
+app.add_typer(plans_cli.app, name="plans")
 
 T = TypeVar("T")
 
@@ -54,7 +60,8 @@ def run_db(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(work(settings))
     except EventeyeError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        reasons = "; ".join(f"{d['field']}: {d['reason']}" for d in exc.details if "field" in d and "reason" in d)
+        typer.echo(f"error: {exc.message}" + (f" ({reasons})" if reasons else ""), err=True)
         raise typer.Exit(1) from exc
 
 

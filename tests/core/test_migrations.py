@@ -18,7 +18,7 @@ from eventeye.core.storage.engine import create_engine
 from eventeye.core.storage.tables import metadata
 from eventeye.process import SchemaOutdated
 from tests.core.conftest import blank_sqlite_url, running_app
-from tests.fixtures.cli import run_cli
+from tests.fixtures.cli import run_cli, run_cli_async
 from tests.fixtures.databases import load_all_tables
 from tests.fixtures.server import free_port, run_server, server_env
 
@@ -76,7 +76,7 @@ class TestPending:
 
 class TestMigrateCommand:
     async def test_brings_a_new_database_up_to_date(self, blank_database_url: str, tmp_path: Path) -> None:
-        result = run_cli("migrate", env={"EVENTEYE_DATABASE_URL": blank_database_url}, cwd=tmp_path)
+        result = await run_cli_async("migrate", env={"EVENTEYE_DATABASE_URL": blank_database_url}, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "up to date" in result.stdout
         engine = create_engine(blank_database_url)
