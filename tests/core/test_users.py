@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from eventeye.core.storage.tables import users
 from tests.conftest import login_headers
 from tests.core.conftest import RunApp
-from tests.fixtures.cli import run_cli, run_cli_async
+from tests.fixtures.cli import run_cli_async
 
 PASSWORD = "a perfectly long password"
 
