@@ -13,6 +13,7 @@ from eventeye.api import mount_routers
 from eventeye.config import Settings, get_settings
 from eventeye.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from eventeye.core.modules import Role
+from eventeye.core.telemetry import setup_tracing
 from eventeye.errors import install_error_handlers
 from eventeye.modules import LoadedModule, enabled_modules
 from eventeye.process import running
@@ -41,13 +42,18 @@ def create_app(
         async with running(settings, roles, engine=engine, modules=modules) as registry:
             app.state.runtime = registry.runtime
             app.state.registry = registry
+            if tracing is not None:
+                tracing.instrument_engine(registry.runtime.engine)
             yield
+        if tracing is not None:
+            tracing.shutdown()
 
     app = FastAPI(title="eventeye", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
     mount_routers(app, modules)
+    tracing = setup_tracing(app, settings)
     return app
 
 
