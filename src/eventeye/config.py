@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         default_factory=dict, description="Payload schema overrides: {module: {type: JSON Schema}}"
     )
 
+    # OpenTelemetry traces (unset = off; needs the `otel` extra)
+    otel_endpoint: str | None = None
+    otel_service_name: str = "eventeye"
+
     # Kafka (unset = no Kafka)
     kafka_bootstrap_servers: str | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -105,6 +109,24 @@ class Settings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_group_id: str = "eventeye"
     kafka_alerts_topic: str = "eventeye.alerts"
+
+    # Rules and alerts
+    rules: list[dict[str, Any]] = Field(
+        default_factory=list, description="Rules ([[rules]] tables in eventeye.toml; see the README)"
+    )
+    rules_timer_interval: Duration = timedelta(seconds=1)
+    rules_state_cache_size: int = Field(default=100_000, ge=0)
+    alerts_heartbeat: Duration = timedelta(seconds=15)
+    alerts_client_queue: int = Field(default=1000, ge=1)
+    alerts_replay_limit: int = Field(default=10_000, ge=0)
+    alerts_stream_token_ttl: Duration = timedelta(seconds=60)
+    alerts_poll_interval: Duration = timedelta(milliseconds=500)
+    alerts_delivery_poll: Duration = timedelta(seconds=1)
+    alerts_delivery_batch: int = Field(default=100, ge=1, le=10_000)
+    alerts_delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    alerts_delivery_backoff: Duration = timedelta(seconds=1)
+    alerts_delivery_max_backoff: Duration = timedelta(minutes=10)
+    alerts_webhook_timeout: Duration = timedelta(seconds=5)
 
     # vehicles
     suspicious_vehicle: str = Field(
@@ -125,6 +147,14 @@ class Settings(BaseSettings):
     plans_sync_interval: Duration = timedelta(seconds=60)
     plans_provider_timeout: Duration = timedelta(seconds=10)
     plans_max_feed_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    plans_provider_name: str = Field(default="provider", pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    plans_provider_retries: int = Field(default=3, ge=0, le=10)
+    plans_provider_backoff: Duration = timedelta(seconds=1)
+    plans_provider_deadline: Duration = timedelta(minutes=5)
+    plans_breaker_threshold: int = Field(default=5, ge=1)
+    plans_breaker_reset: Duration = timedelta(minutes=2)
+    plans_sync_lease_ttl: Duration = timedelta(minutes=2)
+    plans_search_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 
     # activity
     activity_presence_streak: int = Field(default=5, ge=1)
