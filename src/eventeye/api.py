@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
-from eventeye.core.auth.dependencies import declared_access
+from eventeye.core.auth.dependencies import declared_access, mounted_routes
 from eventeye.core.auth.endpoints import router as auth_router
 from eventeye.core.health import router as health_router
 from eventeye.core.pipeline.endpoints import router as pipeline_router
@@ -24,9 +23,7 @@ def mount_routers(app: FastAPI, modules: list[LoadedModule]) -> None:
 def check_access_declared(app: FastAPI) -> None:
     """Refuse to start with a route that does not declare who may call it."""
     undeclared = [
-        f"{sorted(route.methods or ())} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute) and declared_access(route) is None
+        f"{sorted(route.methods)} {route.path}" for route in mounted_routes(app) if declared_access(route) is None
     ]
     if undeclared:
         raise RuntimeError(f"routes without an access declaration: {', '.join(undeclared)}")

@@ -132,9 +132,18 @@ async def _on_eventeye_error(_: Request, exc: Exception) -> Response:
     return _render(exc)
 
 
+def _malformed_body(exc: RequestValidationError) -> BadRequest | None:
+    """A body that is not JSON at all is a bad request (400), not invalid input (422)."""
+    for item in exc.errors():
+        if item.get("type") == "json_invalid":
+            reason = str(item.get("ctx", {}).get("error", "not valid JSON"))
+            return BadRequest("The request body is not valid JSON", details=[field_detail("body", reason)])
+    return None
+
+
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return _render(InvalidInput("The request is not valid", details=validation_details(exc)))
+    return _render(_malformed_body(exc) or InvalidInput("The request is not valid", details=validation_details(exc)))
 
 
 async def _on_http_error(_: Request, exc: Exception) -> Response:

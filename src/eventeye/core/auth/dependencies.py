@@ -9,10 +9,12 @@ start with a route that declares none.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+import fastapi.routing
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
@@ -145,7 +147,7 @@ CriticalityAccess = Annotated[Principal, Depends(require_scope(Scope.CRITICALITY
 UserAccess = Annotated[Principal, Depends(require_user)]
 
 
-def declared_access(route: APIRoute) -> str | None:
+def declared_access(route: APIRoute | MountedRoute) -> str | None:
     """The access level a route declares through its dependencies, if any."""
 
     def search(dependant: Dependant) -> str | None:
@@ -159,3 +161,31 @@ def declared_access(route: APIRoute) -> str | None:
         return None
 
     return search(route.dependant)
+
+
+@dataclass(frozen=True, slots=True)
+class MountedRoute:
+    """An API route as the application serves it: full path, methods, and every dependency that applies."""
+
+    path: str
+    path_format: str
+    methods: frozenset[str]
+    dependant: Dependant
+    route: APIRoute
+
+
+def mounted_routes(app: FastAPI | APIRouter) -> list[MountedRoute]:
+    """Every API route of ``app`` (or a router), including those of included routers."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:  # older FastAPI copies included routes into ``app.routes``
+        contexts: Iterable[Any] = [route for route in app.routes if isinstance(route, APIRoute)]
+    else:  # newer FastAPI keeps included routers apart; a context holds the route as mounted
+        contexts = iterate(app.routes)
+    mounted = []
+    for context in contexts:
+        route = getattr(context, "original_route", context)
+        if isinstance(route, APIRoute):
+            dependant = getattr(context, "dependant", None) or route.dependant
+            methods = frozenset(context.methods or ())
+            mounted.append(MountedRoute(str(context.path), str(context.path_format), methods, dependant, route))
+    return mounted
