@@ -1,0 +1,95 @@
+"""Searching the catalogue (`/search`) and listing sync runs.
+
+`/search` reads only the store, through a response cache checked against
+the data version on every request (see ``eventeye.plans.cache``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.datastructures import QueryParams
+
+from eventeye.core.storage.engine import read_transaction
+from eventeye.errors import BadRequest, field_detail
+from eventeye.plans import repository as plans_repository
+from eventeye.plans.cache import ResponseCache, VersionGate
+from eventeye.plans.repository import SyncRun
+from eventeye.plans.schemas import SearchQuery, parse_instant
+
+SEARCH_PARAMETERS = ("starts_at", "ends_at")
+RESPONSE_HEAD = b'{"data":{"events":['
+RESPONSE_TAIL = b']},"error":null}'
+
+
+class InvalidSearch(BadRequest):
+    code = "invalid_parameters"
+
+
+def parse_search_query(params: QueryParams) -> SearchQuery:
+    """Validate `/search`'s parameters; ``InvalidSearch`` names each bad one and why."""
+    values: dict[str, Any] = {}
+    details = []
+    for name in SEARCH_PARAMETERS:
+        given = params.getlist(name)
+        if len(given) > 1:
+            details.append(field_detail(name, "given more than once"))
+        elif not given:
+            values[name] = None
+        elif not given[0]:
+            details.append(field_detail(name, "empty; leave the parameter out for no bound"))
+        else:
+            try:
+                values[name] = parse_instant(given[0])
+            except ValueError as exc:
+                details.append(field_detail(name, str(exc)))
+    if not details and values["starts_at"] and values["ends_at"] and values["starts_at"] > values["ends_at"]:
+        details.append(field_detail("starts_at", "after ends_at"))
+    if details:
+        raise InvalidSearch("; ".join(f"{d['field']}: {d['reason']}" for d in details), details=details)
+    return SearchQuery(starts_at=values["starts_at"], ends_at=values["ends_at"])
+
+
+def render_search(summaries: list[bytes]) -> bytes:
+    """The `/search` response around plans already rendered to JSON (no per-plan serialisation)."""
+    return RESPONSE_HEAD + b",".join(summaries) + RESPONSE_TAIL
+
+
+def render_error(code: str, message: str, details: list[dict[str, Any]]) -> bytes:
+    """The `/search` error envelope."""
+    return orjson.dumps({"data": None, "error": {"code": code, "message": message, "details": details}})
+
+
+class PlanSearch:
+    """`/search` for one process: responses cached per query until a sync changes the catalogue."""
+
+    def __init__(self, engine: AsyncEngine, *, cache_bytes: int) -> None:
+        self.engine = engine
+        # The version read needs no transaction: one statement, nothing to roll back.
+        self._version_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.gate = VersionGate(self._read_version)
+        self.cache = ResponseCache(cache_bytes)
+
+    async def search(self, query: SearchQuery) -> bytes:
+        """The rendered response for ``query``, never older than the last completed sync."""
+        version = await self.gate.current()
+        body = self.cache.get(query, version)
+        if body is None:
+            body = await self.cache.load(query, version, lambda: self._render(query))
+        return body
+
+    async def _read_version(self) -> int:
+        async with self._version_engine.connect() as conn:
+            return await plans_repository.get_data_version(conn)
+
+    async def _render(self, query: SearchQuery) -> bytes:
+        async with read_transaction(self.engine) as conn:
+            summaries = await plans_repository.search(conn, starts_at=query.starts_at, ends_at=query.ends_at)
+        return render_search(summaries)
+
+
+async def list_syncs(conn: AsyncConnection, *, limit: int, offset: int) -> list[SyncRun]:
+    """Sync runs, latest first."""
+    return await plans_repository.list_sync_runs(conn, limit=limit, offset=offset)

@@ -1,0 +1,252 @@
+"""One sync of the provider's feed into the catalogue.
+
+Only the holder of the sync lease (a row with an expiry, renewed while the
+sync runs) syncs, so several workers never sync at once. The feed is
+downloaded (see ``providers``), parsed in a dedicated thread (see ``feed``;
+checked whole first, then read element by element) and written in batches:
+one read of the stored summaries and at most two writes per batch. Plans
+are never deleted: those that leave the feed keep their ``last_seen_at``. A
+sync that changed anything bumps the data version, which invalidates every
+process's `/search` cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from eventeye.core.storage.engine import write_transaction
+from eventeye.plans import repository as plans_repository
+from eventeye.plans.feed import FeedError, FeedIssue, FeedPlan, FeedReader, check_well_formed
+from eventeye.plans.providers import ProviderClient, ProviderError
+from eventeye.plans.repository import SyncRun
+
+logger = logging.getLogger("eventeye.plans.sync")
+
+PLAN_NAMESPACE = uuid.UUID("5b0c6c1e-8f7c-4c55-9a47-2a4f3d6f1e01")
+BATCH_SIZE = 1000
+MAX_RECORDED_ISSUES = 100
+
+
+class LeaseLost(Exception):
+    """Another process took the sync lease (ours expired): stop writing."""
+
+
+def plan_id(provider: str, base_event_id: str, event_id: str) -> uuid.UUID:
+    """The plan's stable id: the same on every sync, every restart and every machine."""
+    # \x1f cannot occur in XML attribute values, so the name is unambiguous.
+    return uuid.uuid5(PLAN_NAMESPACE, f"{provider}\x1f{base_event_id}\x1f{event_id}")
+
+
+def render_summary(plan_uuid: uuid.UUID, plan: FeedPlan) -> bytes:
+    """The plan as `/search` shows it, rendered once at sync time."""
+    return orjson.dumps(
+        {
+            "id": plan_uuid,
+            "title": plan.title,
+            "start_date": plan.starts_at.date().isoformat(),
+            "start_time": plan.starts_at.strftime("%H:%M:%S"),
+            "end_date": plan.ends_at.date().isoformat(),
+            "end_time": plan.ends_at.strftime("%H:%M:%S"),
+            "min_price": plan.min_price,
+            "max_price": plan.max_price,
+        }
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Counts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    offline: int = 0
+    issues: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, issues: list[FeedIssue]) -> None:
+        room = MAX_RECORDED_ISSUES - len(self.issues)
+        self.issues.extend(issue.as_dict() for issue in issues[: max(0, room)])
+
+
+@dataclass
+class Syncer:
+    """Everything one process needs to sync a provider."""
+
+    engine: AsyncEngine
+    client: ProviderClient
+    provider: str
+    lease_ttl: timedelta
+    holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    batch_size: int = BATCH_SIZE
+
+    @property
+    def lease_name(self) -> str:
+        return f"sync:{self.provider}"
+
+    async def run(self, *, trigger: str) -> SyncRun | None:
+        """Sync once; ``None`` when another process holds the lease. Never raises for provider or feed errors."""
+        started = utcnow()
+        async with write_transaction(self.engine) as conn:
+            if not await plans_repository.acquire_lease(
+                conn, name=self.lease_name, holder=self.holder, now=started, ttl=self.lease_ttl
+            ):
+                logger.info("plans sync skipped: another process holds the lease")
+                return None
+            # Holding the lease, no other run can still be going: any left running was interrupted.
+            await plans_repository.fail_running_sync_runs(
+                conn, provider=self.provider, at=started, error="interrupted: its process stopped"
+            )
+            run = SyncRun(
+                id=uuid.uuid4(), provider=self.provider, trigger=trigger, holder=self.holder, started_at=started,
+                finished_at=None, outcome="running", error=None, feed_bytes=0, new=0, updated=0, unchanged=0,
+                invalid=0, offline=0, issues=[],
+            )  # fmt: skip
+            await plans_repository.create_sync_run(conn, run=run)
+        lost = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lease(lost))
+        try:
+            return await self._run_holding_lease(run, lost)
+        finally:
+            keeper.cancel()
+            await self._release()
+
+    async def _run_holding_lease(self, run: SyncRun, lost: asyncio.Event) -> SyncRun:
+        counts = Counts()
+        outcome, error = "succeeded", None
+        try:
+            async with self.client.fetch() as feed:
+                run = replace(run, feed_bytes=feed.size)
+                await self._apply(feed.body, counts, run.started_at, lost)
+        except (ProviderError, FeedError, LeaseLost) as exc:
+            outcome, error = "failed", str(exc)
+        except asyncio.CancelledError:
+            outcome, error = "failed", "interrupted: the process is stopping"
+            raise
+        except Exception as exc:
+            logger.exception("plans sync failed")
+            outcome, error = "failed", f"internal error: {type(exc).__name__}"
+        finally:
+            run = await asyncio.shield(self._finish(run, counts, outcome, error))
+        log = logger.info if outcome == "succeeded" else logger.warning
+        log("plans sync %s: %s", outcome, error or _describe(run))
+        return run
+
+    async def _apply(self, body: IO[bytes], counts: Counts, seen_at: datetime, lost: asyncio.Event) -> None:
+        reader = FeedReader(body)
+        items = iter(reader)
+        loop = asyncio.get_running_loop()
+        # lxml documents stay in the thread that created them: one parser thread per sync.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plans-feed") as parser:
+            # A document cut short or broken anywhere changes nothing: check it all before using any of it.
+            await loop.run_in_executor(parser, check_well_formed, body)
+            body.seek(0)
+            while batch := await loop.run_in_executor(parser, _take, items, self.batch_size):
+                if lost.is_set():
+                    raise LeaseLost("the sync lease was lost; another process is syncing")
+                plans = [item for item in batch if isinstance(item, FeedPlan)]
+                counts.record([item for item in batch if isinstance(item, FeedIssue)])
+                await self._write(plans, counts, seen_at)
+                counts.invalid, counts.offline = reader.invalid, reader.offline
+        counts.invalid, counts.offline = reader.invalid, reader.offline
+
+    async def _write(self, batch: list[FeedPlan], counts: Counts, seen_at: datetime) -> None:
+        rows = {}
+        for plan in batch:
+            key = plan_id(self.provider, plan.base_event_id, plan.event_id)
+            rows[key] = _row(key, self.provider, plan, seen_at)
+        async with write_transaction(self.engine) as conn:
+            stored = await plans_repository.get_summaries(conn, plan_ids=list(rows))
+            changed = [row for key, row in rows.items() if stored.get(key) != row["summary"]]
+            unchanged = [key for key, row in rows.items() if stored.get(key) == row["summary"]]
+            await plans_repository.upsert_plans(conn, rows=changed)
+            await plans_repository.touch_plans(conn, plan_ids=unchanged, seen_at=seen_at)
+        new = sum(1 for row in changed if row["id"] not in stored)
+        counts.new += new
+        counts.updated += len(changed) - new
+        counts.unchanged += len(unchanged)
+
+    async def _finish(self, run: SyncRun, counts: Counts, outcome: str, error: str | None) -> SyncRun:
+        run = replace(
+            run, finished_at=utcnow(), outcome=outcome, error=error, new=counts.new, updated=counts.updated,
+            unchanged=counts.unchanged, invalid=counts.invalid, offline=counts.offline, issues=counts.issues,
+        )  # fmt: skip
+        async with write_transaction(self.engine) as conn:
+            if run.new or run.updated:
+                await plans_repository.bump_data_version(conn, at=run.finished_at or utcnow())
+            await plans_repository.update_sync_run(conn, run=run)
+        return run
+
+    async def _keep_lease(self, lost: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl.total_seconds() / 3)
+            try:
+                async with write_transaction(self.engine) as conn:
+                    held = await plans_repository.acquire_lease(
+                        conn, name=self.lease_name, holder=self.holder, now=utcnow(), ttl=self.lease_ttl
+                    )
+            except Exception:
+                logger.warning("could not renew the plans sync lease; retrying", exc_info=True)
+                continue
+            if not held:
+                lost.set()
+                return
+
+    async def _release(self) -> None:
+        try:
+            async with write_transaction(self.engine) as conn:
+                await plans_repository.release_lease(conn, name=self.lease_name, holder=self.holder, now=utcnow())
+        except Exception:
+            logger.warning("could not release the plans sync lease; it expires on its own", exc_info=True)
+
+
+def _take(items: Iterator[FeedPlan | FeedIssue], size: int) -> list[FeedPlan | FeedIssue]:
+    """Up to ``size`` plans from the feed, with the issues met on the way (runs in the parser thread)."""
+    batch: list[FeedPlan | FeedIssue] = []
+    plans = 0
+    for item in itertools.islice(items, size * 4):
+        batch.append(item)
+        plans += isinstance(item, FeedPlan)
+        if plans >= size:
+            break
+    return batch
+
+
+def _row(key: uuid.UUID, provider: str, plan: FeedPlan, seen_at: datetime) -> dict[str, Any]:
+    return {
+        "id": key,
+        "provider": provider,
+        "base_event_id": plan.base_event_id,
+        "event_id": plan.event_id,
+        "title": plan.title,
+        "starts_at": plan.starts_at,
+        "ends_at": plan.ends_at,
+        "min_price": plan.min_price,
+        "max_price": plan.max_price,
+        "summary": render_summary(key, plan),
+        "first_seen_at": seen_at,
+        "last_seen_at": seen_at,
+        "updated_at": seen_at,
+    }
+
+
+def _describe(run: SyncRun) -> str:
+    return (
+        f"{run.new} new, {run.updated} updated, {run.unchanged} unchanged, "
+        f"{run.invalid} invalid, {run.offline} offline ({run.feed_bytes} bytes)"
+    )
