@@ -45,10 +45,10 @@ async def running_app(
     modules: list[LoadedModule] | None = None,
     client_address: tuple[str, int] = ("127.0.0.1", 40000),
 ) -> AsyncIterator[Running]:
-    """Run ``create_app`` for ``settings`` in process; errors from the app reach the client as responses."""
+    """Run ``create_app`` for ``settings`` in process; an error escaping the app fails the request."""
     application = create_app(settings, engine=engine, modules=modules)
     async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
-        transport = httpx.ASGITransport(app=application, client=client_address, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=application, client=client_address)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield Running(app=application, client=http)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -13,6 +15,8 @@ from eventeye.core.responses import OrjsonResponse
 from eventeye.errors import PayloadTooLarge, error_body
 from eventeye.logs import request_id_var
 
+logger = logging.getLogger("eventeye.errors")
+
 REQUESTS = Counter("eventeye_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "eventeye_http_request_duration_seconds",
@@ -22,10 +26,20 @@ LATENCY = Histogram(
 )
 
 
+# What a caller may choose as its request id: it is echoed in a header and written to logs.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"
+
+
+def _request_id(scope: Scope) -> str:
+    incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+    return incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 class RequestContextMiddleware:
@@ -38,11 +52,10 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        request_id = _request_id(scope)
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        status = 0
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -54,10 +67,20 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here rather than by Starlette's outermost handler, which
+            # re-raises: the server would log the error a second time, without
+            # the request id.
+            logger.exception("unhandled error")
+            if status:
+                raise
+            body = error_body("internal", "Internal server error", [{"request_id": request_id}])
+            await OrjsonResponse(body, 500)(scope, receive, send_with_id)
         finally:
+            method = scope["method"] if scope["method"] in METHODS else "other"
             route = _route_template(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            REQUESTS.labels(method, route, str(status or 500)).inc()
+            LATENCY.labels(method, route).observe(time.perf_counter() - started)
             request_id_var.reset(token)
 
 
@@ -77,21 +100,37 @@ class BodyLimitMiddleware:
             await self._reject(scope, receive, send)
             return
         received = 0
+        exceeded = started = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Raised inside the app, so its error handlers render the 413.
-                    raise PayloadTooLarge(
-                        f"request body exceeds {self.max_bytes} bytes",
-                        details=[{"field": "body", "reason": f"larger than {self.max_bytes} bytes"}],
-                    )
+                    exceeded = True
+                    raise PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded_send(message: Message) -> None:
+            # Whatever the app makes of the interrupted read (FastAPI turns it
+            # into a 400, a custom envelope into a 500), the client gets a 413.
+            nonlocal started
+            if exceeded and not started:
+                started = True
+                await self._reject(scope, receive, send)
+            if exceeded:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = error_body(
