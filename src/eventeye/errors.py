@@ -146,9 +146,13 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
     return _render(_malformed_body(exc) or InvalidInput("The request is not valid", details=validation_details(exc)))
 
 
+def _http_code(status: int) -> str:
+    return {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+
+
 async def _on_http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = _http_code(exc.status_code)
     headers = getattr(exc, "headers", None) or {}
     return OrjsonResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
@@ -191,6 +195,8 @@ def envelope_route(renderer: ErrorRenderer) -> type[APIRoute]:
                     return renderer(400, "invalid_parameters", message, details)
                 except EventeyeError as exc:
                     return renderer(exc.status_code, exc.code, exc.message, exc.details)
+                except StarletteHTTPException as exc:  # FastAPI's own, e.g. a body it cannot parse
+                    return renderer(exc.status_code, _http_code(exc.status_code), str(exc.detail), [])
                 except Exception:
                     request_id = getattr(request.state, "request_id", "-")
                     logger.exception("unhandled error", extra={"request_id": request_id})

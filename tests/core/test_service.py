@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from eventeye import __version__
 from eventeye.core.auth.dependencies import Public
 from eventeye.core.storage.engine import create_engine, write_transaction
+from eventeye.errors import envelope_route
 from eventeye.modules import LoadedModule
 from tests.core.conftest import RunApp
 from tests.fixtures.server import free_port
@@ -225,3 +228,57 @@ class TestDocs:
         schema = (await client.get("/openapi.json")).json()
         assert {"/users", "/login", "/v1/apps", "/healthz"} <= set(schema["paths"])
         assert "swagger" in (await client.get("/docs")).text.lower()
+
+
+def envelope_module() -> LoadedModule:
+    """A router with its own error envelope, as a module with a fixed public contract has."""
+
+    def render(status: int, code: str, message: str, details: list[dict[str, Any]]) -> Response:
+        return JSONResponse({"data": None, "error": {"code": code, "message": message}}, status_code=status)
+
+    router = APIRouter(route_class=envelope_route(render))
+
+    @router.post("/contract/items")
+    async def create_item(item: dict[str, int], _: Public) -> dict[str, Any]:
+        return {"data": item, "error": None}
+
+    @router.post("/contract/form")
+    async def submit_form(name: Annotated[str, Form()], _: Public) -> dict[str, Any]:
+        return {"data": name, "error": None}
+
+    @router.get("/contract/crash")
+    async def crash(_: Public) -> None:
+        raise RuntimeError("secret internals")
+
+    return LoadedModule(name="contract", router=router, register=lambda registry: None)
+
+
+class TestEnvelopeRoute:
+    async def test_invalid_input_uses_the_envelope(self, run_app: RunApp) -> None:
+        async with run_app(modules=[envelope_module()]) as running:
+            response = await running.client.post("/contract/items", json={"a": "not a number"})
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_parameters"
+        assert "a:" in response.json()["error"]["message"]
+
+    async def test_malformed_json_uses_the_envelope(self, run_app: RunApp) -> None:
+        async with run_app(modules=[envelope_module()]) as running:
+            response = await running.client.post(
+                "/contract/items", content=b"{nope", headers={"Content-Type": "application/json"}
+            )
+        assert response.status_code == 400
+        assert response.json()["data"] is None
+
+    async def test_unparseable_form_is_400_not_500(self, run_app: RunApp) -> None:
+        async with run_app(modules=[envelope_module()]) as running:
+            response = await running.client.post(
+                "/contract/form", content=b"garbage", headers={"Content-Type": "multipart/form-data; boundary=x"}
+            )
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "bad_request"
+
+    async def test_unhandled_error_is_500_in_the_envelope(self, run_app: RunApp) -> None:
+        async with run_app(modules=[envelope_module()]) as running:
+            response = await running.client.get("/contract/crash")
+        assert response.status_code == 500
+        assert response.json() == {"data": None, "error": {"code": "internal", "message": "Internal server error"}}
