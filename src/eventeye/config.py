@@ -184,6 +184,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite:// or postgresql:// URL")
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # HS256 needs a key at least as long as its 256-bit output (RFC 7518, 3.2).
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters, e.g. the output of `openssl rand -base64 48`")
+        return value
+
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
         if self.env == "production" and self.secret_key is None:

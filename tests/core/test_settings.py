@@ -156,6 +156,11 @@ class TestValidation:
         assert "EVENTEYE_SECRET_KEY" in message
         assert "\n" not in message
 
+    def test_short_secret_key_is_rejected(self) -> None:
+        message = rejection(EVENTEYE_SECRET_KEY="s" * 31)
+        assert message.startswith("invalid settings: EVENTEYE_SECRET_KEY: must be at least 32 characters")
+        assert "s" * 31 not in message
+
     def test_production_with_secret_key_is_accepted(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("EVENTEYE_ENV", "production")
         monkeypatch.setenv("EVENTEYE_SECRET_KEY", "s" * 48)
