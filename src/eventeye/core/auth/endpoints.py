@@ -12,6 +12,7 @@ from eventeye.core.auth import service as auth_service
 from eventeye.core.auth.dependencies import AdminAccess, DbConn, Public, ReadConn, RuntimeDep, SignupCaller
 from eventeye.core.auth.models import App, User
 from eventeye.core.auth.schemas import AppCreate, AppCreated, AppRead, Token, UserCreate, UserRead
+from eventeye.core.storage.engine import write_transaction
 from eventeye.errors import Forbidden, RateLimited, Unauthorized
 
 router = APIRouter(tags=["auth"])
@@ -93,8 +94,11 @@ async def list_apps(conn: ReadConn, _: AdminAccess) -> list[AppRead]:
 
 
 @router.delete("/v1/apps/{name}", status_code=204, tags=["apps"])
-async def revoke_app(name: str, conn: DbConn, runtime: RuntimeDep, _: AdminAccess) -> Response:
+async def revoke_app(name: str, runtime: RuntimeDep, _: AdminAccess) -> Response:
     """Revoke an application's key; it stops working at once in this process."""
-    await auth_service.revoke_app(conn, name=name)
+    # Committed before the key cache is cleared, so that no request can cache
+    # the key again from a database that does not show the revocation yet.
+    async with write_transaction(runtime.engine) as conn:
+        await auth_service.revoke_app(conn, name=name)
     runtime.api_keys.invalidate()
     return Response(status_code=204)
