@@ -1,0 +1,206 @@
+"""Bulk loading: CSV / NDJSON files and Python iterables, in chunks, through COPY or multi-row inserts.
+
+Each chunk is read and checked in a worker thread while the previous one is
+being stored, sorted by time, stored with its period boundaries, its bad rows
+recorded in ``errors``, and its facts handed to the store hooks (the rules) in
+time order, all in one transaction, like a batch of the processor. Memory
+stays bounded by the chunk size whatever the size of the input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from operator import itemgetter
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from eventeye.activity import service as activity_service
+from eventeye.activity.schemas import Detection
+from eventeye.activity.service import FIELDS, Problem, check
+from eventeye.core.pipeline import repository as pipeline_repository
+from eventeye.core.pipeline.envelope import Rejection, new_event_id
+from eventeye.core.pipeline.processor import StoreHook
+from eventeye.core.storage.engine import write_transaction
+
+CHUNK_SIZE = 50_000
+SHOWN_PROBLEMS = 10
+Format = Literal["csv", "ndjson"]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One checked chunk of the input: its detections, its bad rows, and how far into the input it reaches."""
+
+    detections: list[Detection]
+    problems: list[tuple[int, Problem, str]]
+    position: int
+
+
+@dataclass
+class LoadReport:
+    """What a load stored and refused; ``problems`` shows the first few bad rows."""
+
+    stored: int = 0
+    rejected: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, chunk: Chunk) -> None:
+        self.stored += len(chunk.detections)
+        self.rejected += len(chunk.problems)
+        for line, problem, _ in chunk.problems[: SHOWN_PROBLEMS - len(self.problems)]:
+            self.problems.append(f"line {line}: {problem.field}: {problem.reason}")
+
+
+def _check_row(row: Sequence[Any], latest: int) -> Detection | Problem:
+    if len(row) == 2:
+        return check(row[0], row[1], None, latest)
+    if len(row) == 3:
+        return check(row[0], row[1], row[2] or None, latest)
+    return Problem("malformed", "$", f"expected time,type[,camera_id]; got {len(row)} column(s)")
+
+
+def _check_mapping(item: Any, latest: int) -> Detection | Problem:
+    if not isinstance(item, dict):
+        return Problem("malformed", "$", "must be a JSON object")
+    if not FIELDS.issuperset(item):
+        return Problem("malformed", sorted(set(item) - FIELDS)[0], "is not a field of a detection")
+    return check(item.get("time"), item.get("type"), item.get("camera_id"), latest)
+
+
+class Reader:
+    """Reads and checks an input chunk by chunk (called from one worker thread at a time)."""
+
+    def __init__(self, rows: Iterator[Any], check_one: Callable[[Any, int], Detection | Problem], latest: int) -> None:
+        self.rows = rows
+        self.check_one = check_one
+        self.latest = latest
+        self.line = 0
+        self.position: Callable[[], int] = lambda: self.line
+
+    def next_chunk(self, size: int) -> Chunk | None:
+        rows = list(islice(self.rows, size))
+        if not rows:
+            return None
+        detections: list[Detection] = []
+        problems: list[tuple[int, Problem, str]] = []
+        check_one, latest, keep = self.check_one, self.latest, detections.append
+        for row in rows:
+            checked = check_one(row, latest)
+            if isinstance(checked, Problem):
+                problems.append((self.line + len(detections) + len(problems) + 1, checked, _raw(row)))
+            else:
+                keep(checked)
+        self.line += len(rows)
+        detections.sort(key=itemgetter(1))
+        return Chunk(detections, problems, self.position())
+
+
+def _raw(row: Any) -> str:
+    if isinstance(row, list | tuple):
+        return ",".join(str(part) for part in row)
+    return orjson.dumps(row, default=str).decode()
+
+
+def _ndjson_rows(handle: IO[bytes]) -> Iterator[Any]:
+    for line in handle:
+        if line.strip():
+            try:
+                yield orjson.loads(line)
+            except orjson.JSONDecodeError:
+                yield line.decode("utf-8", "replace").rstrip("\n")
+
+
+def file_reader(handle: IO[bytes], text: IO[str], format: Format, latest: int) -> Reader:
+    """A reader of an open file (``text`` wraps ``handle``); CSV may start with a ``time,type`` header."""
+    if format == "ndjson":
+        reader = Reader(_ndjson_rows(handle), _check_mapping, latest)
+    else:
+        rows = csv.reader(text)
+        first = next(rows, None)
+        header = first is not None and [cell.strip() for cell in first[:2]] == ["time", "type"]
+        rows_with_first = rows if header or first is None else _prepend(first, rows)
+        reader = Reader(rows_with_first, _check_row, latest)
+        reader.line = 1 if header else 0
+    reader.position = handle.tell
+    return reader
+
+
+def _prepend(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
+    yield first
+    yield from rest
+
+
+def iterable_reader(events: Iterable[Any], latest: int) -> Reader:
+    """A reader of Python events: mappings like the JSON body, or ``(time, type[, camera_id])`` sequences."""
+
+    def check_event(event: Any, latest: int) -> Detection | Problem:
+        return _check_mapping(event, latest) if isinstance(event, dict) else _check_row(event, latest)
+
+    return Reader(iter(events), check_event, latest)
+
+
+def detect_format(path: Path) -> Format:
+    """``ndjson`` for ``.ndjson`` / ``.jsonl`` files or a first character ``{``; ``csv`` otherwise."""
+    if path.suffix.lower() in (".ndjson", ".jsonl"):
+        return "ndjson"
+    with path.open("rb") as handle:
+        return "ndjson" if handle.read(64).lstrip().startswith(b"{") else "csv"
+
+
+Progress = Callable[[LoadReport, int], None]
+
+
+async def load(
+    engine: AsyncEngine,
+    reader: Reader,
+    *,
+    hooks: Sequence[StoreHook] = (),
+    source: str = "bulk",
+    chunk_size: int = CHUNK_SIZE,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Store everything ``reader`` yields, one transaction per chunk; returns what was stored and refused."""
+    report = LoadReport()
+    pending = asyncio.create_task(asyncio.to_thread(reader.next_chunk, chunk_size))
+    while (chunk := await pending) is not None:
+        pending = asyncio.create_task(asyncio.to_thread(reader.next_chunk, chunk_size))
+        try:
+            await _store_chunk(engine, chunk, hooks=hooks, source=source)
+        except BaseException:
+            await asyncio.gather(pending, return_exceptions=True)
+            raise
+        report.add(chunk)
+        if progress is not None:
+            progress(report, chunk.position)
+    return report
+
+
+async def _store_chunk(engine: AsyncEngine, chunk: Chunk, *, hooks: Sequence[StoreHook], source: str) -> None:
+    now = datetime.now(UTC)
+    rejections = [_rejection(line, problem, raw, source, now) for line, problem, raw in chunk.problems]
+    async with write_transaction(engine) as conn:
+        await activity_service.store(conn, chunk.detections, ids=None)
+        await pipeline_repository.insert_errors(conn, rejections=rejections, at=now)
+        if hooks:
+            facts = [activity_service.fact(d, event_id=new_event_id(), source=source) for d in chunk.detections]
+            for hook in hooks:
+                await hook.on_stored(conn, facts)
+    for hook in hooks:
+        await hook.after_commit()
+
+
+def _rejection(line: int, problem: Problem, raw: str, source: str, now: datetime) -> Rejection:
+    located = Problem(problem.kind, problem.field, f"line {line}: {problem.reason}")
+    return activity_service.rejection(located, source=source, raw=raw, received_at=now)
+
+
+def latest_allowed(skew: timedelta) -> int:
+    return activity_service.latest_allowed(datetime.now(UTC), skew)
