@@ -54,9 +54,14 @@ def _send_lines(client: EventEyeClient, lines: Iterable[str], err: TextIO) -> in
     return invalid
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _summary(stats: ClientStats, invalid: int) -> str:
     return (
-        f"sent {stats.sent} events in {stats.requests} requests ({stats.retries} retries); "
+        f"sent {stats.sent} events in {_count(stats.requests, 'request')} "
+        f"({_count(stats.retries, 'retry', 'retries')}); "
         f"rejected {stats.rejected}, failed {stats.failed}, invalid lines {invalid}"
     )
 
