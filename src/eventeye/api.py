@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from eventeye.core.alerts.endpoints import router as alerts_router
 from eventeye.core.auth.dependencies import declared_access, mounted_routes
 from eventeye.core.auth.endpoints import router as auth_router
 from eventeye.core.health import router as health_router
 from eventeye.core.pipeline.endpoints import router as pipeline_router
+from eventeye.core.rules.endpoints import router as rules_router
 from eventeye.modules import LoadedModule
 
 
@@ -15,6 +17,8 @@ def mount_routers(app: FastAPI, modules: list[LoadedModule]) -> None:
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(pipeline_router)
+    app.include_router(rules_router)
+    app.include_router(alerts_router)
     for module in modules:
         app.include_router(module.router)
     check_access_declared(app)

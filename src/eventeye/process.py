@@ -53,7 +53,9 @@ async def running(
             module.register(registry)
         for hook in registry.on_start:
             await hook(runtime)
-        for spec in runtime.pipeline.tasks(set(roles)) + registry.tasks_for(roles):
+        wanted: set[str] = set(roles)
+        core_tasks = runtime.pipeline.tasks(wanted) + runtime.rules.tasks(wanted) + runtime.alerts.tasks(wanted)
+        for spec in core_tasks + registry.tasks_for(roles):
             supervisor.start(spec)
         logger.info(
             "eventeye started (%s) with tasks: %s", "+".join(sorted(roles)), ", ".join(supervisor.names) or "none"

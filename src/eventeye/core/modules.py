@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from eventeye.core.pipeline.processor import Handler, StoreHook
+from eventeye.core.rules.schemas import Rule
 from eventeye.core.runtime import Runtime
 from eventeye.core.tasks import TaskFactory, TaskSpec
 
@@ -43,6 +44,29 @@ class ModuleRegistry:
     def add_store_hook(self, hook: StoreHook) -> None:
         """Run ``hook`` on every processed batch (the rules engine is one)."""
         self.runtime.pipeline.add_hook(hook)
+
+    def add_rule(self, module: str, rule: Rule | dict[str, Any]) -> None:
+        """Ship a default rule: it applies to ``module``'s events unless it names a module itself.
+
+        The settings (``[[rules]]``) and ``/v1/rules`` may override or disable
+        it by name; an invalid rule raises ``RuleConfigError`` at start-up.
+        Example (the vehicles module)::
+
+            registry.add_rule(
+                "vehicles",
+                {
+                    "name": "vehicles.suspicious",
+                    "kind": "match",
+                    "types": ["detection"],
+                    "when": [{"field": "Category", "op": "equals", "value": settings.suspicious_vehicle,
+                              "case_insensitive": True}],
+                    "sinks": [{"kind": "kafka", "topic": settings.vehicles_alerts_topic}],
+                },
+            )
+
+        ``rule`` may also be a ``eventeye.core.rules.schemas.Rule``.
+        """
+        self.runtime.rules.add_default(module, rule)
 
     def add_startup(self, hook: Hook) -> None:
         self.on_start.append(hook)

@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.config import Settings, resolve_secret_key
+from eventeye.core.alerts.service import Alerts
 from eventeye.core.auth.ratelimit import FailureLimiter
 from eventeye.core.auth.service import ApiKeyResolver
 from eventeye.core.auth.tokens import TokenIssuer
 from eventeye.core.pipeline.service import Pipeline
+from eventeye.core.rules.engine import RulesEngine
 from eventeye.core.storage.engine import create_engine
 
 
@@ -26,6 +28,9 @@ class Runtime:
     login_by_user: FailureLimiter
     login_by_address: FailureLimiter
     pipeline: Pipeline
+    alerts: Alerts
+    rules: RulesEngine
+    """The rules engine: ``rules.observe(conn, facts)`` evaluates facts from outside the inbox."""
     extensions: dict[str, Any] = field(default_factory=dict)
     """Per-module state, keyed by module name."""
 
@@ -38,11 +43,16 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
     """Wire the runtime for ``settings`` (the engine may be shared, as in tests)."""
     engine = engine or create_engine(settings.resolved_database_url)
     window = settings.login_failure_window.total_seconds()
+    secret_key = resolve_secret_key(settings)
+    pipeline = Pipeline(engine, settings)
+    alerts = Alerts(engine, settings, secret_key=secret_key)
+    rules = RulesEngine(engine, settings, alerts)
+    pipeline.add_hook(rules)
     return Runtime(
         settings=settings,
         engine=engine,
         tokens=TokenIssuer(
-            secret_key=resolve_secret_key(settings),
+            secret_key=secret_key,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl=settings.access_token_ttl,
@@ -50,5 +60,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         api_keys=ApiKeyResolver(engine=engine, ttl=settings.api_key_cache_ttl.total_seconds()),
         login_by_user=FailureLimiter(limit=settings.login_max_failures, window=window),
         login_by_address=FailureLimiter(limit=settings.login_max_failures * 4, window=window),
-        pipeline=Pipeline(engine, settings),
+        pipeline=pipeline,
+        alerts=alerts,
+        rules=rules,
     )

@@ -27,19 +27,24 @@ def upsert(
     *,
     conflict: Sequence[str],
     update: Callable[[Any], dict[str, Any]] | None = None,
+    where: Callable[[Any], Any] | None = None,
 ) -> Insert:
-    """``INSERT ... ON CONFLICT (conflict) DO UPDATE``.
+    """``INSERT ... ON CONFLICT (conflict) DO UPDATE [WHERE ...]``.
 
     ``update(excluded)`` maps columns to new values, where ``excluded`` is the
     proposed row (``excluded.count``); by default every non-key column is
-    overwritten. Example::
+    overwritten. ``where(excluded)``, when given, updates only the existing
+    rows it holds for (the others are left as they are). Example::
 
         upsert(conn, totals, conflict=["key"], update=lambda new: {"n": totals.c.n + new.n})
     """
     statement = _insert(conn, table)
     new = statement.excluded
     values = update(new) if update else {c.name: new[c.name] for c in table.columns if c.name not in conflict}
-    return statement.on_conflict_do_update(index_elements=conflict, set_=values)  # type: ignore[no-any-return]
+    condition = where(new) if where else None
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=conflict, set_=values, where=condition
+    )
 
 
 async def insert_many_ignore_returning(

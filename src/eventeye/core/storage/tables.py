@@ -83,3 +83,78 @@ event_schemas = Table(
     Column("schema", json_type(), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Rules defined or overridden through the API (module defaults and configured rules live in code and settings).
+rules = Table(
+    "rules",
+    metadata,
+    Column("name", String(150), primary_key=True),
+    Column("definition", json_type(), nullable=True),
+    Column("enabled", Boolean, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Per (rule, key) evaluation state: streaks, windows, last-seen times; ``version`` guards concurrent writers.
+rule_state = Table(
+    "rule_state",
+    metadata,
+    Column("rule", String(150), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(32), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("data", json_type(), nullable=False),
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_rule_state_due_at", "due_at"),
+)
+
+# Raised alerts; ``id`` is derived from rule + key + trigger, so raising one twice stores it once.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("rule", String(150), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("module", String(32), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("event_ids", json_type(), nullable=False),
+    Column("payload", json_type(), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_alerts_created_at", "created_at", "id"),
+    Index("ix_alerts_rule_created_at", "rule", "created_at", "id"),
+    Index("ix_alerts_module_created_at", "module", "created_at", "id"),
+)
+
+# The outbox of alert deliveries (webhooks, Kafka topics, the log), with each one's status.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("alert_id", Uuid, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Index("ix_alert_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_alert_deliveries_channel_target_created_at", "channel", "target", "created_at", "id"),
+)
+
+# Webhook endpoints that alerts are POSTed to, signed with their own secret.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("max_attempts", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)

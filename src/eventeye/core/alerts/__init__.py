@@ -1,0 +1,1 @@
+"""Alerts: stored history, the SSE hub and its fan-out across processes, and deliveries to sinks."""

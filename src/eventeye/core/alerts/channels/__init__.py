@@ -1,0 +1,1 @@
+"""Where alert deliveries go: the log, a Kafka topic, webhooks. Each is a ``Channel``."""

@@ -1,0 +1,1 @@
+"""Rules: what to watch for in stored events (match, consecutive, absence, rate), evaluated as they are processed."""
