@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_group_id: str = "eventeye"
     kafka_alerts_topic: str = "eventeye.alerts"
+    kafka_session_timeout: Duration = timedelta(seconds=10)
+    kafka_heartbeat_interval: Duration = timedelta(seconds=3)
+    kafka_fetch_max_wait: Duration = Field(
+        default=timedelta(milliseconds=100), description="Upper bound on consume latency with brokers that hold fetches"
+    )
+    kafka_dead_letter_topic: str | None = Field(
+        default=None, description="Also publish records that cannot become events here (they always land in errors)"
+    )
 
     # Rules and alerts
     rules: list[dict[str, Any]] = Field(
@@ -135,6 +143,7 @@ class Settings(BaseSettings):
     )
     vehicles_detections_topic: str = "intellisite.detections"
     vehicles_alerts_topic: str = "intellisite.alerts"
+    vehicles_topic_partitions: int = Field(default=6, ge=1, le=1000, description="Partitions of the topic if created")
 
     # criticality
     criticality_token: SecretStr | None = None

@@ -107,6 +107,17 @@ class KafkaTimeouts:
     retry_backoff: float = 0.2
     metadata_max_age: float = 60.0
     linger: float = 0.005
+    fetch_max_wait: float = 0.5
+    """How long the broker may hold a fetch that found nothing (some brokers answer only then)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KafkaTimeouts:
+        """The group and fetch timings configured in ``settings``; the rest as default."""
+        return cls(
+            session=settings.kafka_session_timeout.total_seconds(),
+            heartbeat=settings.kafka_heartbeat_interval.total_seconds(),
+            fetch_max_wait=settings.kafka_fetch_max_wait.total_seconds(),
+        )
 
 
 def client_options(settings: Settings, *, client_id: str = "eventeye") -> dict[str, Any]:
@@ -157,7 +168,7 @@ class KafkaBus(Bus):
     """Publishers and group consumers on the Kafka cluster named in ``settings``."""
 
     def __init__(self, settings: Settings, *, timeouts: KafkaTimeouts | None = None, client_id: str = "eventeye"):
-        self.timeouts = timeouts or KafkaTimeouts()
+        self.timeouts = timeouts or KafkaTimeouts.from_settings(settings)
         self._options = client_options(settings, client_id=client_id) | _timing_options(self.timeouts)
         self._idempotence = settings.kafka_enable_idempotence
         self._group_id = settings.kafka_group_id
@@ -189,6 +200,7 @@ class KafkaBus(Bus):
             "auto_offset_reset": start_at,
             "session_timeout_ms": _ms(self.timeouts.session),
             "heartbeat_interval_ms": _ms(self.timeouts.heartbeat),
+            "fetch_max_wait_ms": _ms(self.timeouts.fetch_max_wait),
         }
         return KafkaConsumer(list(topics), options)
 

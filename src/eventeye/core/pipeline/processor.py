@@ -9,6 +9,7 @@ event, and an event that fails alone is quarantined in ``errors``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -78,7 +79,10 @@ class Processor:
         self.registry = registry
         self.handlers: dict[str, Handler] = {}
         self.hooks: list[StoreHook] = []
-        self._isolate = 0
+        # Loops over several sources share the hooks, whose state spans a transaction and its
+        # after_commit: one batch at a time per process. Isolation (retrying one by one) is per source.
+        self._lock = asyncio.Lock()
+        self._isolate: dict[int, int] = {}
 
     async def apply(self, conn: AsyncConnection, envelopes: Sequence[Envelope]) -> list[Fact]:
         """Validate, store and hook ``envelopes`` inside ``conn``'s transaction; returns the stored facts."""
@@ -108,7 +112,12 @@ class Processor:
 
     async def step(self, source: InboxSource) -> int:
         """Process one batch from ``source``; returns how many events it held."""
-        limit = 1 if self._isolate else self.settings.processor_batch_size
+        async with self._lock:
+            return await self._step(source)
+
+    async def _step(self, source: InboxSource) -> int:
+        key = id(source)
+        limit = 1 if self._isolate.get(key) else self.settings.processor_batch_size
         started = time.perf_counter()
         try:
             async with write_transaction(self.engine) as conn:
@@ -123,9 +132,9 @@ class Processor:
                 await self._quarantine(source)
                 return 1
             logger.exception("batch failed; retrying its events one by one")
-            self._isolate = limit
+            self._isolate[key] = limit
             return 0
-        self._isolate = max(0, self._isolate - 1)
+        self._isolate[key] = max(0, self._isolate.get(key, 0) - 1)
         await source.committed(batch)
         for hook in self.hooks:
             await hook.after_commit()
@@ -144,7 +153,7 @@ class Processor:
             await pipeline_repository.insert_errors(conn, rejections=rejections, at=datetime.now(UTC))
             await source.settle(conn, batch)
         await source.committed(batch)
-        self._isolate = max(0, self._isolate - 1)
+        self._isolate[id(source)] = max(0, self._isolate.get(id(source), 0) - 1)
 
     async def run(self, source: InboxSource) -> None:
         """Process ``source`` until cancelled."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +37,7 @@ class Pipeline:
         self.inbox: Inbox = self.table_inbox
         self.source: InboxSource = self.table_inbox
         self.processor = Processor(engine, settings, self.registry)
+        self.sources: dict[str, InboxSource] = {}
 
     def add_handler(self, module: str, handler: Handler) -> None:
         self.processor.handlers[module] = handler
@@ -45,6 +48,23 @@ class Pipeline:
 
     def add_hook(self, hook: StoreHook) -> None:
         self.processor.hooks.append(hook)
+
+    def add_source(self, name: str, source: InboxSource) -> None:
+        """Process ``source`` (a Kafka topic, say) in a loop of its own in worker processes.
+
+        A source that is an async context manager is entered before its loop
+        starts and exited when it stops (or crashes, before it is restarted).
+        """
+        if name in self.sources:
+            raise ValueError(f"a source named {name!r} is already added")
+        self.sources[name] = source
+
+    async def _run_source(self, source: InboxSource) -> None:
+        if isinstance(source, AbstractAsyncContextManager):
+            async with source:
+                await self.processor.run(source)
+        else:
+            await self.processor.run(source)
 
     async def accept(self, envelopes: Sequence[Envelope]) -> None:
         """Make ``envelopes`` durable in the inbox; ``RateLimited`` when the backlog is full."""
@@ -63,4 +83,6 @@ class Pipeline:
             specs.append(TaskSpec("inbox-backlog", self.table_inbox.run_backlog_monitor))
         if "worker" in roles and self.processor.handlers:
             specs.append(TaskSpec("processor", lambda: self.processor.run(self.source)))
+        if "worker" in roles:
+            specs += [TaskSpec(f"processor:{name}", partial(self._run_source, s)) for name, s in self.sources.items()]
         return specs
