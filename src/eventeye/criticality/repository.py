@@ -69,22 +69,27 @@ async def get_latest(conn: AsyncConnection) -> State | None:
     return State(id=row.id, current_status=row.current_status, change_at=row.change_at) if row else None
 
 
-def _upsert_statement(conn: AsyncConnection) -> Any:
-    return postgresql.insert(consumers) if conn.dialect.name == "postgresql" else sqlite.insert(consumers)
-
-
 async def record_poll(conn: AsyncConnection, *, app_name: str, at: datetime) -> None:
     """Note that ``app_name`` polled at ``at`` (creating the consumer on its first poll).
 
     On PostgreSQL this also locks the consumer's row until the transaction ends,
-    so one app's concurrent polls take their turns.
+    so one app's concurrent polls take their turns. A plain UPDATE first: unlike
+    the dialects' upserts, it is in SQLAlchemy's statement cache, and it is all
+    that runs once the app has polled before.
     """
-    statement = _upsert_statement(conn).values(app_name=app_name, first_poll_at=at, last_poll_at=at, polls=1)
-    statement = statement.on_conflict_do_update(
-        index_elements=[consumers.c.app_name],
-        set_={"last_poll_at": statement.excluded.last_poll_at, "polls": consumers.c.polls + 1},
+    touch = (
+        update(consumers).where(consumers.c.app_name == app_name).values(last_poll_at=at, polls=consumers.c.polls + 1)
     )
-    await conn.execute(statement)
+    if (await conn.execute(touch)).rowcount:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    first = (
+        dialect.insert(consumers)
+        .values(app_name=app_name, first_poll_at=at, last_poll_at=at, polls=1)
+        .on_conflict_do_nothing(index_elements=[consumers.c.app_name])
+    )
+    if not (await conn.execute(first)).rowcount:
+        await conn.execute(touch)  # another first poll of this app inserted the row meanwhile
 
 
 async def claim_latest(conn: AsyncConnection, *, app_name: str, at: datetime) -> State | None:
