@@ -34,7 +34,8 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/login", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs plain-def dependencies in its thread pool, on every request.
     runtime: Runtime = request.app.state.runtime
     return runtime
 
