@@ -15,7 +15,10 @@ app = typer.Typer(help="Criticality broadcast: simulate producer and consumer ap
 
 def _print_report(result: dict[str, Any]) -> None:
     latest = result["latest"]
-    print(f"latest state: {latest or 'none'}")
+    if latest:
+        print(f"latest state: processed_id {latest['status_change_id']}, current_status {latest['current_status']}")
+    else:
+        print("latest state: none (nothing was posted)")
     for name in ("posts", "polls"):
         stats = result[name]
         print(f"{name}: {stats['count']} requests, p50 {stats['p50_ms']} ms, p99 {stats['p99_ms']} ms")
