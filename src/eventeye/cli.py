@@ -27,6 +27,7 @@ from eventeye.errors import EventeyeError
 from eventeye.logs import configure_logging
 from eventeye.plans import cli as plans_cli
 from eventeye.process import SchemaOutdated, running
+from eventeye.vehicles import cli as vehicles_cli
 
 app = typer.Typer(help="eventeye: collect, store, query and alert on events.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -36,6 +37,7 @@ app.add_typer(apps_app, name="apps")
 app.command("send")(send_events)
 app.add_typer(criticality_cli.app, name="criticality")
 app.add_typer(plans_cli.app, name="plans")
+app.add_typer(vehicles_cli.app, name="vehicles")
 
 T = TypeVar("T")
 

@@ -60,17 +60,22 @@ async def inbox_backlog(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(inbox))).scalar_one())
 
 
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; what was refused may well contain one.
+    return value.replace("\x00", "\ufffd") if value is not None and "\x00" in value else value
+
+
 def rejection_row(rejection: Rejection, created_at: datetime) -> dict[str, Any]:
     return {
         "id": new_event_id(),
         "kind": rejection.kind,
         "module": rejection.module,
-        "type": rejection.type,
-        "source": rejection.source,
+        "type": _text(rejection.type),
+        "source": _text(rejection.source),
         "event_id": rejection.event_id,
-        "field": rejection.field,
-        "reason": rejection.reason,
-        "raw": rejection.raw,
+        "field": _text(rejection.field),
+        "reason": _text(rejection.reason),
+        "raw": _text(rejection.raw),
         "received_at": rejection.received_at,
         "created_at": created_at,
     }
