@@ -39,5 +39,6 @@ async def poll(client: httpx.AsyncClient, app_name: str) -> dict[str, Any]:
     """GET /secapp/update as ``app_name``; must succeed."""
     response = await client.get("/secapp/update", headers=secapp_headers(app_name))
     assert response.status_code == 200, response.text
+    assert response.headers["Cache-Control"] == "no-store"
     body: dict[str, Any] = response.json()
     return body

@@ -35,6 +35,15 @@ STATUS_CHANGE_BODY: dict[str, Any] = {
 }
 
 
+SECAPP_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "App-name missing or empty"},
+    401: {"description": "token missing or wrong"},
+    403: {"description": "an app key without the criticality scope, or used with another App-name"},
+    422: {"description": "the body is not a valid status change (the field is named)"},
+}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 async def status_change_body(request: Request, runtime: RuntimeDep) -> StatusChange:
     """The JSON body, validated after the caller (so a bad token is a 401 whatever the body)."""
     try:
@@ -49,7 +58,13 @@ async def status_change_body(request: Request, runtime: RuntimeDep) -> StatusCha
     return change
 
 
-@router.post("/secapp/update", response_model=Processed, tags=["secapp"], openapi_extra=STATUS_CHANGE_BODY)
+@router.post(
+    "/secapp/update",
+    response_model=Processed,
+    tags=["secapp"],
+    openapi_extra=STATUS_CHANGE_BODY,
+    responses=SECAPP_ERRORS,
+)
 async def publish(
     app_name: SecappCaller,
     change: Annotated[StatusChange, Depends(status_change_body)],
@@ -63,15 +78,15 @@ async def publish(
     return Processed(processed_id=processed_id)
 
 
-@router.get("/secapp/update", tags=["secapp"], responses={200: {"model": SecappState}})
+@router.get("/secapp/update", tags=["secapp"], responses={200: {"model": SecappState}, **SECAPP_ERRORS})
 async def poll(app_name: SecappCaller, conn: DbConn, runtime: RuntimeDep) -> Response:
     """The latest state if this App-name has not been given it yet, else ``{}`` (each state once per app)."""
     state = await criticality_service.poll(conn, app_name=app_name, at=criticality_service.now())
     metrics.POLLS.labels(metrics.app_label(app_name), "state" if state else "empty").inc()
     if state is None:
-        return OrjsonResponse({})
+        return OrjsonResponse({}, headers=NO_STORE)
     latest_gauge(runtime).offer(state)
-    return OrjsonResponse(criticality_service.secapp_state(state))
+    return OrjsonResponse(criticality_service.secapp_state(state), headers=NO_STORE)
 
 
 @router.get("/v1/criticality/history", response_model=HistoryPage, tags=["criticality"])

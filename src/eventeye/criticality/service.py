@@ -54,6 +54,7 @@ def format_instant(value: datetime) -> str:
 
 
 def secapp_state(state: State) -> dict[str, object]:
+    """The body of ``GET /secapp/update`` for a state the app is being told."""
     return {
         "current_status": state.current_status,
         "status_change_id": state.id,
