@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Subquery, insert, or_, select, tuple_, update
+from sqlalchemy import String, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from eventeye.core.storage.types import UTCDateTime
 from eventeye.criticality.tables import changes, consumers
 
 
@@ -41,31 +42,57 @@ class Consumer:
     notified_at: datetime | None
 
 
+# The hot statements are built once, with named parameters: building a Core
+# statement costs more than running a cached one.
+_APP = bindparam("p_app_name", type_=String())
+_AT = bindparam("p_at", type_=UTCDateTime())
+
+_INSERT_CHANGE = insert(changes).returning(changes.c.id)
+
+_LATEST = (
+    select(changes.c.id, changes.c.current_status, changes.c.change_at)
+    .order_by(changes.c.change_at.desc(), changes.c.id.desc())
+    .limit(1)
+    .subquery("latest")
+)
+
+_TOUCH = update(consumers).where(consumers.c.app_name == _APP).values(last_poll_at=_AT, polls=consumers.c.polls + 1)
+
+_CLAIM = (
+    update(consumers)
+    .where(
+        consumers.c.app_name == _APP,
+        or_(
+            consumers.c.notified_id.is_(None),
+            tuple_(consumers.c.notified_change_at, consumers.c.notified_id) < tuple_(_LATEST.c.change_at, _LATEST.c.id),
+        ),
+    )
+    .values(
+        notified_id=_LATEST.c.id,
+        notified_status=_LATEST.c.current_status,
+        notified_change_at=_LATEST.c.change_at,
+        notified_at=_AT,
+    )
+    .returning(consumers.c.notified_id, consumers.c.notified_status, consumers.c.notified_change_at)
+)
+
+
 async def create_change(
     conn: AsyncConnection, *, app_name: str, current_status: int, change_at: datetime, received_at: datetime
 ) -> int:
     """Store a change; returns its id (from the database's identity, so unique across processes)."""
-    statement = (
-        insert(changes)
-        .values(app_name=app_name, current_status=current_status, change_at=change_at, received_at=received_at)
-        .returning(changes.c.id)
-    )
-    return int((await conn.execute(statement)).scalar_one())
-
-
-def _latest() -> Subquery:
-    return (
-        select(changes.c.id, changes.c.current_status, changes.c.change_at)
-        .order_by(changes.c.change_at.desc(), changes.c.id.desc())
-        .limit(1)
-        .subquery("latest")
-    )
+    values = {
+        "app_name": app_name,
+        "current_status": current_status,
+        "change_at": change_at,
+        "received_at": received_at,
+    }
+    return int((await conn.execute(_INSERT_CHANGE, values)).scalar_one())
 
 
 async def get_latest(conn: AsyncConnection) -> State | None:
     """The latest state: greatest ``change_at``, ties broken by the later id."""
-    latest = _latest()
-    row = (await conn.execute(select(latest))).first()
+    row = (await conn.execute(select(_LATEST))).first()
     return State(id=row.id, current_status=row.current_status, change_at=row.change_at) if row else None
 
 
@@ -77,10 +104,8 @@ async def record_poll(conn: AsyncConnection, *, app_name: str, at: datetime) -> 
     the dialects' upserts, it is in SQLAlchemy's statement cache, and it is all
     that runs once the app has polled before.
     """
-    touch = (
-        update(consumers).where(consumers.c.app_name == app_name).values(last_poll_at=at, polls=consumers.c.polls + 1)
-    )
-    if (await conn.execute(touch)).rowcount:
+    params = {"p_app_name": app_name, "p_at": at}
+    if (await conn.execute(_TOUCH, params)).rowcount:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     first = (
@@ -89,7 +114,7 @@ async def record_poll(conn: AsyncConnection, *, app_name: str, at: datetime) -> 
         .on_conflict_do_nothing(index_elements=[consumers.c.app_name])
     )
     if not (await conn.execute(first)).rowcount:
-        await conn.execute(touch)  # another first poll of this app inserted the row meanwhile
+        await conn.execute(_TOUCH, params)  # another first poll of this app inserted the row meanwhile
 
 
 async def claim_latest(conn: AsyncConnection, *, app_name: str, at: datetime) -> State | None:
@@ -100,23 +125,7 @@ async def claim_latest(conn: AsyncConnection, *, app_name: str, at: datetime) ->
     changes nothing. Comparing (change_at, id) means an older state never
     replaces a newer one, whatever order concurrent statements run in.
     """
-    latest = _latest()
-    behind = or_(
-        consumers.c.notified_id.is_(None),
-        tuple_(consumers.c.notified_change_at, consumers.c.notified_id) < tuple_(latest.c.change_at, latest.c.id),
-    )
-    statement = (
-        update(consumers)
-        .where(consumers.c.app_name == app_name, behind)
-        .values(
-            notified_id=latest.c.id,
-            notified_status=latest.c.current_status,
-            notified_change_at=latest.c.change_at,
-            notified_at=at,
-        )
-        .returning(consumers.c.notified_id, consumers.c.notified_status, consumers.c.notified_change_at)
-    )
-    row = (await conn.execute(statement)).first()
+    row = (await conn.execute(_CLAIM, {"p_app_name": app_name, "p_at": at})).first()
     if row is None:
         return None
     return State(id=row.notified_id, current_status=row.notified_status, change_at=row.notified_change_at)
