@@ -47,7 +47,7 @@ class EventEyeClient:
         self._http = httpx.Client(headers=headers(self.config), timeout=self.config.timeout)
         self._thread = threading.Thread(target=self._run, name="eventeye-client", daemon=True)
         self._thread.start()
-        atexit.register(self.close)
+        atexit.register(self._close_at_exit)
 
     # Producing
 
@@ -112,7 +112,7 @@ class EventEyeClient:
                 return True
             self._buffer.closing = True
             self._cond.notify_all()
-        atexit.unregister(self.close)
+        atexit.unregister(self._close_at_exit)
         self._thread.join(timeout)
         clean = not self._thread.is_alive()
         if not clean:
@@ -126,6 +126,10 @@ class EventEyeClient:
             report_failure(self.config, left)
         self._http.close()
         return clean and left is None
+
+    def _close_at_exit(self) -> None:
+        # An unclosed client gets one request timeout to deliver what is left, never longer.
+        self.close(timeout=self.config.timeout)
 
     @property
     def stats(self) -> ClientStats:
