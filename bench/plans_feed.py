@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/plans_feed.py OUT.xml --base-events 5000 --events 1 --zones 200
 
-Every base event is online; ``--variant`` shifts prices so that two feeds
+Every base event is online; ``--variant`` raises every price by that much, so two feeds
 with different variants update every plan. Dates spread over two years from
 2021-01-01, one event every ``--spacing-minutes``.
 """
@@ -44,7 +44,7 @@ def _event(index: int, spacing: timedelta, zones: int, variant: int) -> str:
         f'sell_from="2020-07-01T00:00:00" sell_to="{start:{fmt}}" sold_out="false">\n'
     ]
     for z in range(zones):
-        price = 10 + (index + z * 7 + variant) % 90
+        price = 10 + variant + (index + z * 7) % 90
         numbered = "true" if z % 2 == 0 else "false"
         parts.append(
             f'<zone zone_id="{z}" capacity="{50 + z}" price="{price}.00" name="Zone {z}" numbered="{numbered}"/>\n'

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.plans.provider import FakeProvider, running_provider
 
 from eventeye.config import Settings
 from eventeye.plans.handlers import build_syncer
 from eventeye.plans.sync import Syncer
+from tests.plans.provider import FakeProvider, running_provider
 
 FAST = {
     "plans_provider_timeout": timedelta(seconds=0.5),

@@ -31,6 +31,8 @@ class Reply:
     filler_bytes: int = 0
     """Bytes of XML comment streamed after ``body``, with no Content-Length (a huge answer)."""
     chunk_delay: float = 0.0
+    hold: threading.Event | None = None
+    """When given, the reply waits (at most ``delay`` seconds) until this event is set."""
 
 
 @dataclass
@@ -68,7 +70,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         reply = self.server.provider.next_reply()
-        time.sleep(reply.delay)
+        if reply.hold is not None:
+            reply.hold.wait(reply.delay)
+        else:
+            time.sleep(reply.delay)
         try:
             self._answer(reply)
         except (BrokenPipeError, ConnectionResetError):

@@ -16,11 +16,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from eventeye.plans.sync import Syncer
 from tests.fixtures.server import ServerProcess, run_server, server_env
 from tests.plans.feeds import DATA, SAMPLE
 from tests.plans.provider import FakeProvider, Reply
-
-from eventeye.plans.sync import Syncer
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from tests.plans.feeds import SAMPLE, base_event, event, feed, zone
 
 from eventeye.plans.feed import FeedError, FeedIssue, FeedPlan, FeedReader
+from tests.plans.feeds import SAMPLE, base_event, event, feed, zone
 
 
 def read(data: bytes) -> tuple[list[FeedPlan], list[FeedIssue], FeedReader]:

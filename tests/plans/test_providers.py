@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.plans.feeds import SAMPLE
-from tests.plans.provider import FakeProvider, Reply
 
 from eventeye.plans.providers import (
     CircuitBreaker,
@@ -15,6 +13,8 @@ from eventeye.plans.providers import (
     ProviderUnavailable,
     RetryPolicy,
 )
+from tests.plans.feeds import SAMPLE
+from tests.plans.provider import FakeProvider, Reply
 
 
 class Clock:

@@ -13,13 +13,13 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.plans.feeds import SAMPLE, base_event, event, feed
-from tests.plans.provider import FakeProvider, Reply
 
 from eventeye.app import create_app
 from eventeye.config import Settings
 from eventeye.core.storage.engine import create_engine
 from eventeye.plans.sync import Syncer
+from tests.plans.feeds import SAMPLE, base_event, event, feed
+from tests.plans.provider import FakeProvider, Reply
 
 
 @pytest.fixture
@@ -220,3 +220,14 @@ async def test_search_answers_from_the_store_while_the_provider_stalls(
     assert provider.requests == 2
     assert titles(await app_syncing_a_stalled_provider.get("/search")) == ["Stored"]
     assert provider.requests == 2  # search never calls the provider
+
+
+async def test_the_openapi_document_describes_search(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    operation = paths["/search"]["get"]
+    assert [(p["name"], p["in"], p["required"]) for p in operation["parameters"]] == [
+        ("starts_at", "query", False),
+        ("ends_at", "query", False),
+    ]
+    assert {"200", "400", "500"} <= set(operation["responses"])
+    assert set(paths["/search"]) == {"get"}

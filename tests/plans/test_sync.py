@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,14 +12,14 @@ from typing import Any
 import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.plans.feeds import SAMPLE, base_event, event, feed, zone
-from tests.plans.provider import FakeProvider, Reply
 
 from eventeye.core.storage.engine import create_engine, read_transaction, write_transaction
 from eventeye.plans import repository
 from eventeye.plans.repository import SyncRun
 from eventeye.plans.sync import MAX_RECORDED_ISSUES, Syncer
 from eventeye.plans.tables import plans, sync_lease
+from tests.plans.feeds import SAMPLE, base_event, event, feed, zone
+from tests.plans.provider import FakeProvider, Reply
 
 
 async def stored(engine: AsyncEngine) -> dict[tuple[str, str], dict[str, Any]]:
@@ -270,14 +271,20 @@ class TestOneSyncAtATime:
     async def test_a_sync_that_loses_its_lease_stops_writing(
         self, make_syncer: Callable[..., Syncer], provider: FakeProvider, engine: AsyncEngine
     ) -> None:
-        syncer = make_syncer(plans_sync_lease_ttl=timedelta(milliseconds=300))
-        provider.serve(Reply(SAMPLE, filler_bytes=256 * 1024, chunk_delay=0.15))
+        syncer = make_syncer(plans_sync_lease_ttl=timedelta(milliseconds=300), plans_provider_timeout=30)
+        release = threading.Event()
+        provider.serve(Reply(SAMPLE, delay=20, hold=release))
         task = asyncio.create_task(syncer.run(trigger="schedule"))
-        await asyncio.sleep(0.1)
+        for _ in range(100):  # until the sync, holding the lease, is waiting for the provider
+            if provider.requests:
+                break
+            await asyncio.sleep(0.05)
         async with write_transaction(engine) as conn:
             await conn.execute(
                 update(sync_lease).values(holder="usurper", expires_at=datetime.now(UTC) + timedelta(minutes=5))
             )
+        await asyncio.sleep(1)  # the lease keeper checks every 0.1 s
+        release.set()
         run = await asyncio.wait_for(task, 10)
         assert_failed(run, "lease was lost")
         assert await stored(engine) == {}

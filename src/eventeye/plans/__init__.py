@@ -28,6 +28,7 @@ def register(registry: ModuleRegistry) -> None:
     syncer = build_syncer(settings, runtime.engine) if settings.plans_provider_url else None
     search = PlanSearch(runtime.engine, cache_bytes=settings.plans_search_cache_bytes)
     runtime.extensions["plans"] = PlansState(search=search, syncer=syncer)
+    registry.add_shutdown(lambda _: search.close())
     if syncer is not None:
         interval = settings.plans_sync_interval.total_seconds()
         registry.add_task("plans.sync", lambda: sync_periodically(syncer, interval), role="worker")

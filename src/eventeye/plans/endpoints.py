@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from eventeye.core.auth.dependencies import Public, ReadAccess, ReadConn, RuntimeDep
+from eventeye.core.auth.dependencies import Public, ReadAccess, ReadConn
 from eventeye.errors import envelope_route
 from eventeye.plans import service as plans_service
 from eventeye.plans.schemas import SearchErrorEnvelope, SearchResponse, SyncRunList, SyncRunOut
@@ -24,31 +24,35 @@ def render_search_error(status: int, code: str, message: str, details: list[dict
 search_router = APIRouter(tags=["plans"], route_class=envelope_route(render_search_error))
 v1_router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
-StartsAt = Annotated[
-    str | None,
-    Query(description="Only plans starting at or after this instant (RFC 3339; UTC when no offset)",
-          examples=["2021-06-30T00:00:00Z"]),
-]  # fmt: skip
-EndsAt = Annotated[
-    str | None,
-    Query(description="Only plans ending at or before this instant (RFC 3339; UTC when no offset)",
-          examples=["2021-07-31T23:59:59Z"]),
-]  # fmt: skip
+SEARCH_PARAMETERS = [
+    {
+        "in": "query",
+        "name": name,
+        "required": False,
+        "description": f"{description} (RFC 3339; an instant without an offset is UTC)",
+        "schema": {"type": "string", "format": "date-time", "example": example},
+    }
+    for name, description, example in (
+        ("starts_at", "Only plans that start at or after this instant", "2021-06-30T00:00:00Z"),
+        ("ends_at", "Only plans that end at or before this instant", "2021-07-31T23:59:59Z"),
+    )
+]
 
 
+# The parameters are read from the query string by the service (which also refuses repeats), and
+# documented through ``openapi_extra``: the hot path resolves no FastAPI parameters at all.
 @search_router.get(
     "/search",
     summary="Lists the plans that were ever available online in a time range",
     response_model=SearchResponse,
     responses={400: {"model": SearchErrorEnvelope}, 500: {"model": SearchErrorEnvelope}},
+    openapi_extra={"parameters": SEARCH_PARAMETERS},
 )
-async def search(
-    request: Request, runtime: RuntimeDep, _: Public, starts_at: StartsAt = None, ends_at: EndsAt = None
-) -> Response:
+async def search(request: Request, _: Public) -> Response:
     """Plans whose start is at or after `starts_at` and whose end is at or before `ends_at`, by start.
     Answers from this service's own store, whatever the provider is doing."""
     query = plans_service.parse_search_query(request.query_params)
-    body = await runtime.extensions["plans"].search.search(query)
+    body = await request.app.state.runtime.extensions["plans"].search.search(query)
     return Response(body, media_type=JSON)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Insert, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye.plans.tables import plans, state, sync_lease, sync_runs
 
@@ -90,6 +90,45 @@ async def get_data_version(conn: AsyncConnection) -> int:
     """The catalogue's data version (0 before the first change)."""
     value = (await conn.execute(select(state.c.data_version).where(state.c.id == STATE_ROW))).scalar_one_or_none()
     return int(value or 0)
+
+
+class DataVersionReader:
+    """Reads the data version on one connection held for the purpose, at the driver level.
+
+    `/search` reads the version on every request (see ``eventeye.plans.cache``),
+    so this read skips the pool checkout and the result machinery, which cost
+    several times the query itself. Outside a transaction, each read sees the
+    latest commit. Reads must not overlap (the version gate never overlaps them).
+    """
+
+    STATEMENT = "SELECT data_version FROM plans_state WHERE id = 1"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._conn: AsyncConnection | None = None
+        self._driver: Any = None
+
+    async def read(self) -> int:
+        if self._driver is None:
+            self._conn = await self.engine.connect()
+            self._driver = (await self._conn.get_raw_connection()).driver_connection
+        try:
+            if self.engine.dialect.name == "postgresql":
+                value = await self._driver.fetchval(self.STATEMENT)
+            else:
+                async with self._driver.execute(self.STATEMENT) as cursor:
+                    row = await cursor.fetchone()
+                value = row[0] if row else None
+        except Exception:
+            await self.close()  # the next read reconnects
+            raise
+        return int(value or 0)
+
+    async def close(self) -> None:
+        conn, self._conn, self._driver = self._conn, None, None
+        if conn is not None:
+            await conn.invalidate()
+            await conn.close()
 
 
 async def bump_data_version(conn: AsyncConnection, *, at: datetime) -> int:

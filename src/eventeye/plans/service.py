@@ -67,9 +67,8 @@ class PlanSearch:
 
     def __init__(self, engine: AsyncEngine, *, cache_bytes: int) -> None:
         self.engine = engine
-        # The version read needs no transaction: one statement, nothing to roll back.
-        self._version_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.gate = VersionGate(self._read_version)
+        self._versions = plans_repository.DataVersionReader(engine)
+        self.gate = VersionGate(self._versions.read)
         self.cache = ResponseCache(cache_bytes)
 
     async def search(self, query: SearchQuery) -> bytes:
@@ -80,9 +79,9 @@ class PlanSearch:
             body = await self.cache.load(query, version, lambda: self._render(query))
         return body
 
-    async def _read_version(self) -> int:
-        async with self._version_engine.connect() as conn:
-            return await plans_repository.get_data_version(conn)
+    async def close(self) -> None:
+        """Give back the connection held for version reads."""
+        await self._versions.close()
 
     async def _render(self, query: SearchQuery) -> bytes:
         async with read_transaction(self.engine) as conn:

@@ -13,7 +13,6 @@ process's `/search` cache.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import socket
@@ -22,6 +21,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import IO, Any
 
 import orjson
@@ -36,7 +36,7 @@ from eventeye.plans.repository import SyncRun
 logger = logging.getLogger("eventeye.plans.sync")
 
 PLAN_NAMESPACE = uuid.UUID("5b0c6c1e-8f7c-4c55-9a47-2a4f3d6f1e01")
-BATCH_SIZE = 1000
+BATCH_SIZE = 500
 MAX_RECORDED_ISSUES = 100
 
 
@@ -149,27 +149,26 @@ class Syncer:
 
     async def _apply(self, body: IO[bytes], counts: Counts, seen_at: datetime, lost: asyncio.Event) -> None:
         reader = FeedReader(body)
-        items = iter(reader)
+        prepare = partial(_prepare, iter(reader), self.batch_size, self.provider, seen_at)
         loop = asyncio.get_running_loop()
         # lxml documents stay in the thread that created them: one parser thread per sync.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plans-feed") as parser:
             # A document cut short or broken anywhere changes nothing: check it all before using any of it.
             await loop.run_in_executor(parser, check_well_formed, body)
             body.seek(0)
-            while batch := await loop.run_in_executor(parser, _take, items, self.batch_size):
-                if lost.is_set():
-                    raise LeaseLost("the sync lease was lost; another process is syncing")
-                plans = [item for item in batch if isinstance(item, FeedPlan)]
-                counts.record([item for item in batch if isinstance(item, FeedIssue)])
-                await self._write(plans, counts, seen_at)
-                counts.invalid, counts.offline = reader.invalid, reader.offline
+            pending = loop.run_in_executor(parser, prepare)
+            try:
+                while (batch := await pending) is not None:
+                    pending = loop.run_in_executor(parser, prepare)  # parse ahead while this batch is written
+                    if lost.is_set():
+                        raise LeaseLost("the sync lease was lost; another process is syncing")
+                    counts.record(batch.issues)
+                    await self._write(batch.rows, counts, seen_at)
+            finally:
+                pending.cancel()
         counts.invalid, counts.offline = reader.invalid, reader.offline
 
-    async def _write(self, batch: list[FeedPlan], counts: Counts, seen_at: datetime) -> None:
-        rows = {}
-        for plan in batch:
-            key = plan_id(self.provider, plan.base_event_id, plan.event_id)
-            rows[key] = _row(key, self.provider, plan, seen_at)
+    async def _write(self, rows: dict[uuid.UUID, dict[str, Any]], counts: Counts, seen_at: datetime) -> None:
         async with write_transaction(self.engine) as conn:
             stored = await plans_repository.get_summaries(conn, plan_ids=list(rows))
             changed = [row for key, row in rows.items() if stored.get(key) != row["summary"]]
@@ -215,16 +214,27 @@ class Syncer:
             logger.warning("could not release the plans sync lease; it expires on its own", exc_info=True)
 
 
-def _take(items: Iterator[FeedPlan | FeedIssue], size: int) -> list[FeedPlan | FeedIssue]:
-    """Up to ``size`` plans from the feed, with the issues met on the way (runs in the parser thread)."""
-    batch: list[FeedPlan | FeedIssue] = []
-    plans = 0
-    for item in itertools.islice(items, size * 4):
-        batch.append(item)
-        plans += isinstance(item, FeedPlan)
-        if plans >= size:
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    rows: dict[uuid.UUID, dict[str, Any]]
+    issues: list[FeedIssue]
+
+
+def _prepare(items: Iterator[FeedPlan | FeedIssue], size: int, provider: str, seen_at: datetime) -> _Batch | None:
+    """The next rows to write (up to ``size``) with the issues met on the way; runs in the parser thread."""
+    rows: dict[uuid.UUID, dict[str, Any]] = {}
+    issues: list[FeedIssue] = []
+    for item in items:
+        if isinstance(item, FeedIssue):
+            issues.append(item)
+            if len(issues) >= size:
+                break
+            continue
+        key = plan_id(provider, item.base_event_id, item.event_id)
+        rows[key] = _row(key, provider, item, seen_at)
+        if len(rows) >= size:
             break
-    return batch
+    return _Batch(rows, issues) if rows or issues else None
 
 
 def _row(key: uuid.UUID, provider: str, plan: FeedPlan, seen_at: datetime) -> dict[str, Any]:

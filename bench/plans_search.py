@@ -1,0 +1,223 @@
+"""`/search` throughput and latency against a real server with 10,000 plans, idle and during a sync.
+
+    .venv/bin/python bench/plans_search.py [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+1. A feed of 5,000 base events x 2 events x 100 zones (10,000 plans, ~85 MB)
+   is served by a separate ``http.server`` process and synced with
+   `eventeye plans sync`.
+2. The API runs as `eventeye api` does (uvicorn, ``--workers`` processes) with
+   one extra route, ``GET /bench/bare``, answering a precomputed body of the
+   size of a typical `/search` answer through the same middleware
+   (``bench/plans_app.py``).
+3. ``wrk`` (C, one thread, keep-alive) cycles through 200 one-day windows
+   (``starts_at``/``ends_at``, ~14 plans, ~2.7 kB each); rounds alternate
+   bare / search so that both see the same machine.
+4. Then a second `eventeye plans sync` (every price changed, so the catalogue
+   and its data version change when it completes) runs in its own process
+   while wrk measures `/search` again; afterwards the answers must show the
+   new prices (the cache followed the sync).
+
+Needs ``wrk`` (``apt-get install wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+
+from plans_feed import START, write_feed
+from plans_support import (
+    environment,
+    finish_sync,
+    free_port,
+    migrate,
+    provider,
+    scratch_database,
+    start_sync,
+    sync,
+    wait_for,
+)
+
+BENCH_DIR = Path(__file__).resolve().parent
+WINDOWS = 200
+LUA = r"""
+local pool = {}
+local index = 0
+for path in io.lines(os.getenv("BENCH_PATHS")) do pool[#pool + 1] = wrk.format("GET", path) end
+
+function request()
+  index = index % #pool + 1
+  return pool[index]
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p99_us": %d}\n', summary.requests, summary.duration, e.status,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Load:
+    label: str
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def row(self) -> str:
+        errors = f"{self.non_2xx} non-2xx, {self.socket_errors} socket errors"
+        return f"| {self.label} | {self.rate:,.0f} | {self.p50_ms:.2f} | {self.p99_ms:.2f} | {errors} |"
+
+
+def wrk(base: str, paths: list[str], label: str, *, duration: int, connections: int, scratch: Path) -> Load:
+    """One closed-loop wrk run over ``paths``."""
+    script, listing = scratch / "bench.lua", scratch / f"paths-{len(paths)}.txt"
+    script.write_text(LUA)
+    listing.write_text("\n".join(paths) + "\n")
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), base]
+    output = subprocess.run(command, env={**os.environ, "BENCH_PATHS": str(listing)}, capture_output=True, text=True)
+    line = next((x for x in output.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed:\n{output.stdout}\n{output.stderr}")
+    data = json.loads(line[len("RESULT ") :])
+    return Load(
+        label,
+        data["requests"],
+        data["non_2xx"],
+        data["socket_errors"],
+        data["duration_us"] / 1e6,
+        data["p50_us"] / 1000,
+        data["p99_us"] / 1000,
+    )
+
+
+def day_windows() -> list[str]:
+    paths = []
+    for index in range(WINDOWS):
+        start = START + timedelta(days=index * 730 // WINDOWS)
+        end = start + timedelta(days=1)
+        paths.append(f"/search?starts_at={start:%Y-%m-%dT%H:%M:%SZ}&ends_at={end:%Y-%m-%dT%H:%M:%SZ}")
+    return paths
+
+
+def start_api(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+    """The API as `eventeye api --workers N` runs it, from the factory in plans_app.py."""
+    code = (
+        f"import uvicorn; uvicorn.run('plans_app:create', factory=True, app_dir={str(BENCH_DIR)!r}, "
+        f"host='127.0.0.1', port={port}, workers={workers}, log_config=None, proxy_headers=True, "
+        "timeout_graceful_shutdown=10)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
+
+
+def warm(base: str, paths: list[str]) -> list[bytes]:
+    """Every query once (filling each worker's cache takes more; wrk's first second does it)."""
+    bodies = []
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for path in paths:
+            response = http.get(path)
+            response.raise_for_status()
+            bodies.append(response.content)
+    return bodies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="a PostgreSQL server to create a scratch database on")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    with tempfile.TemporaryDirectory(prefix="plans-bench-") as scratch_name:
+        run(args, Path(scratch_name))
+
+
+def run(args: argparse.Namespace, scratch: Path) -> None:
+    write_feed(scratch / "seed.xml", base_events=5000, events=2, zones=100)
+    write_feed(scratch / "changed.xml", base_events=5000, events=2, zones=100, variant=1)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (shared machine)")
+    with provider(scratch) as feeds, scratch_database(args.database_url, scratch) as database_url:
+        bare_body = scratch / "bare.json"
+        env = environment(database_url, scratch / "data", EVENTEYE_BENCH_BARE_BODY=str(bare_body))
+        if database_url.startswith("postgresql"):
+            migrate(env)
+        seeded = sync(env, f"{feeds}/seed.xml")
+        print(f"seed: {seeded.output.splitlines()[0]}")
+        port = free_port()
+        server = start_api(env, port, args.workers)
+        try:
+            measure(args, scratch, env, f"http://127.0.0.1:{port}", f"{feeds}/changed.xml", bare_body)
+        finally:
+            os.killpg(server.pid, 15)
+            server.wait(30)
+
+
+def measure(
+    args: argparse.Namespace, scratch: Path, env: dict[str, str], base: str, changed_feed: str, bare_body: Path
+) -> None:
+    wait_for(f"{base}/healthz")
+    paths = day_windows()
+    bodies = warm(base, paths)
+    typical = sorted(bodies, key=len)[len(bodies) // 2]
+    bare_body.write_bytes(typical)
+    events = statistics.median(len(json.loads(b)["data"]["events"]) for b in bodies)
+    print(f"queries: {len(paths)} one-day windows, median {events:.0f} plans / {len(typical)} bytes per answer")
+    kwargs = {"duration": args.duration, "connections": args.connections, "scratch": scratch}
+    loads: list[Load] = []
+    for round_ in range(1, args.rounds + 1):
+        loads.append(wrk(base, ["/bench/bare"], f"bare endpoint (round {round_})", **kwargs))
+        loads.append(wrk(base, paths, f"/search (round {round_})", **kwargs))
+    started = time.perf_counter()
+    syncing = start_sync(env, changed_feed)
+    time.sleep(1.0)
+    during = wrk(base, paths, "/search during a sync", **kwargs)
+    window_end = time.perf_counter() - started
+    result = finish_sync(syncing, started)
+    loads.append(during)
+    report(loads, args, result.seconds, window_end, result.output.splitlines()[0])
+    after = warm(base, paths)
+    changed = sum(a != b for a, b in zip(after, bodies, strict=True))
+    print(f"after the sync: {changed} of {len(paths)} answers changed (the caches followed the sync)")
+
+
+def report(loads: list[Load], args: argparse.Namespace, sync_seconds: float, window_end: float, summary: str) -> None:
+    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, uvicorn with {args.workers} workers\n")
+    print("| run | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|")
+    for load in loads:
+        print(load.row())
+    bare = [x.rate for x in loads if x.label.startswith("bare")]
+    search = [x.rate for x in loads if x.label.startswith("/search (")]
+    print(f"\n/search / bare: {sum(search) / sum(bare):.0%} (same rounds)")
+    inside = "inside" if sync_seconds >= window_end else "NOT entirely inside"
+    print(
+        f"sync during the last run: {sync_seconds:.1f}s, the measured window (1s to {window_end:.1f}s) was {inside} it"
+    )
+    print(f"sync: {summary}")
+
+
+if __name__ == "__main__":
+    main()
