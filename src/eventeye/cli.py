@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye import __version__
+from eventeye.activity import cli as activity_cli
 from eventeye.client.cli import send as send_events
 from eventeye.config import ConfigFileError, Settings, describe_error, get_settings
 from eventeye.core.auth import repository as auth_repository
@@ -38,6 +39,7 @@ app.command("send")(send_events)
 app.add_typer(criticality_cli.app, name="criticality")
 app.add_typer(plans_cli.app, name="plans")
 app.add_typer(vehicles_cli.app, name="vehicles")
+app.add_typer(activity_cli.app, name="activity")
 
 T = TypeVar("T")
 

@@ -37,13 +37,13 @@ async def store_one_by_one(engine: AsyncEngine, rows: Iterable[tuple[str, int, i
     """Each detection in its own transaction, as the real-time path stores them."""
     for row in rows:
         async with write_transaction(engine) as conn:
-            await activity_service.store(conn, [row], ids=[new_event_id()])
+            await activity_service.store(conn, periods.flag([row]), ids=[new_event_id()])
 
 
 async def store_bulk(engine: AsyncEngine, rows: Sequence[tuple[str, int, int, int]]) -> None:
     """All detections as one bulk chunk (sorted by time, as the loader does)."""
     async with write_transaction(engine) as conn:
-        await activity_service.store(conn, sorted(rows, key=lambda row: row[1]), ids=None)
+        await activity_service.store(conn, periods.flag(sorted(rows, key=lambda row: row[1])), ids=None)
 
 
 async def load_events(engine: AsyncEngine, events: Iterable[object], *, chunk_size: int = 1000) -> bulk.LoadReport:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.activity import repository as activity_repository
 from eventeye.activity import service as activity_service
-from eventeye.activity.periods import DEFAULT_GAP_US
+from eventeye.activity.periods import DEFAULT_GAP_US, flag
 from eventeye.activity.schemas import GROUP_OF_KIND, GROUPS
 from eventeye.core.pipeline.envelope import new_event_id
 from eventeye.core.storage.engine import read_transaction, write_transaction
@@ -35,7 +35,8 @@ async def store_in_parts(
         part = sorted(((c, t, k, GROUP_OF_KIND[k]) for c, t, k in data[low:high]), key=lambda row: row[1])
         with_ids = via[index % len(via)]
         async with write_transaction(engine) as conn:
-            await activity_service.store(conn, part, ids=[new_event_id() for _ in part] if with_ids else None)
+            ids = [new_event_id() for _ in part] if with_ids else None
+            await activity_service.store(conn, flag(part), ids=ids)
 
 
 async def sql_periods(

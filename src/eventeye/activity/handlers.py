@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from eventeye.activity import periods
 from eventeye.activity import repository as activity_repository
 from eventeye.activity import service as activity_service
 from eventeye.activity.schemas import Detection
@@ -52,6 +53,7 @@ class ActivityHandler:
             else:
                 accepted.append((checked, envelope))
         accepted.sort(key=lambda pair: pair[0][1])
-        await activity_service.store(conn, [d for d, _ in accepted], ids=[e.id for _, e in accepted])
+        batch = periods.flag([detection for detection, _ in accepted])
+        await activity_service.store(conn, batch, ids=[envelope.id for _, envelope in accepted])
         result.stored = [activity_service.fact(d, event_id=e.id, source=e.source) for d, e in accepted]
         return result

@@ -30,7 +30,7 @@ _MICROSECOND = timedelta(microseconds=1)
 Key = tuple[str, int]
 """A detection stream: (camera_id, group)."""
 
-Flagged = tuple[str, int, int, int, bool, bool]
+FlaggedRow = tuple[str, int, int, int, bool, bool]
 """A detection ready to store: ``(camera_id, time_us, kind, group, starts, ends)``."""
 
 
@@ -61,26 +61,32 @@ class SettleRange:
     high: int
 
 
-def flag(batch: Sequence[Detection], gap: int = DEFAULT_GAP_US) -> tuple[list[Flagged], dict[Key, Span]]:
-    """Boundary flags of ``batch`` (sorted by time) computed from the batch alone, and each key's span."""
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """A batch ready to store: its rows with their flags (in time order), and each key's span."""
+
+    rows: list[FlaggedRow]
+    spans: dict[Key, Span]
+
+
+def flag(batch: Sequence[Detection], gap: int = DEFAULT_GAP_US) -> Flagged:
+    """Boundary flags of ``batch`` (sorted by time) computed from the batch alone."""
     ends = _ends(batch, gap)
-    flagged: list[Flagged] = []
-    append = flagged.append
+    rows: list[FlaggedRow] = []
+    append = rows.append
     before: dict[Key, tuple[int, bool]] = {}
-    spans: dict[Key, Span] = {}
+    firsts: dict[Key, int] = {}
     for index, (camera_id, time_us, kind, group) in enumerate(batch):
         key = (camera_id, group)
         previous = before.get(key)
         if previous is None:
             starts = True
-            spans[key] = Span(time_us, time_us)
+            firsts[key] = time_us
         else:
             starts = previous[1] if previous[0] == time_us else time_us - previous[0] >= gap
         before[key] = (time_us, starts)
         append((camera_id, time_us, kind, group, starts, ends[index]))
-    for key, (last, _) in before.items():
-        spans[key] = Span(spans[key].first, last)
-    return flagged, spans
+    return Flagged(rows, {key: Span(firsts[key], last) for key, (last, _) in before.items()})
 
 
 def _ends(batch: Sequence[Detection], gap: int) -> list[bool]:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from eventeye.activity.periods import Flagged, Key, SettleRange
+from eventeye.activity.periods import FlaggedRow, Key, SettleRange
 from eventeye.activity.tables import activity_detections as detections
 
 COLUMNS = ("camera_id", "time_us", "kind", "grp", "starts", "ends")
@@ -76,14 +76,14 @@ async def stored_ids(conn: AsyncConnection, *, ids: Sequence[uuid.UUID]) -> set[
     return {row.id for row in rows}
 
 
-async def insert_detections(conn: AsyncConnection, *, rows: Sequence[Flagged], ids: Sequence[uuid.UUID]) -> None:
+async def insert_detections(conn: AsyncConnection, *, rows: Sequence[FlaggedRow], ids: Sequence[uuid.UUID]) -> None:
     """Insert a few detections with their event ids (the real-time path)."""
     if rows:
         values = [dict(zip(COLUMNS, row, strict=True), id=event_id) for row, event_id in zip(rows, ids, strict=True)]
         await conn.execute(detections.insert(), values)
 
 
-async def copy_detections(conn: AsyncConnection, *, rows: Sequence[Flagged]) -> None:
+async def copy_detections(conn: AsyncConnection, *, rows: Sequence[FlaggedRow]) -> None:
     """Bulk insert: COPY on PostgreSQL, one prepared multi-row executemany on SQLite."""
     if not rows:
         return
@@ -209,3 +209,9 @@ async def find_periods(
     """``(group, start_us, end_us)`` of every period of ``camera_id`` within ``[start, end)``."""
     statement = periods_statement(camera_id=camera_id, start=start, end=end, gap=gap, stored=stored)
     return [(row.grp, row.start_us, row.end_us) for row in await conn.execute(statement)]
+
+
+async def analyze(conn: AsyncConnection) -> None:
+    """Refresh the planner's statistics after a large load (PostgreSQL; SQLite plans from the indexes)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"ANALYZE {detections.name}"))

@@ -86,35 +86,35 @@ def rejection(problem: Problem, *, source: str, raw: str, received_at: datetime,
     )
 
 
-async def store(conn: AsyncConnection, batch: Sequence[Detection], *, ids: Sequence[uuid.UUID] | None) -> None:
-    """Store detections sorted by time and keep the period boundaries exact; ``ids`` for pipeline events.
+async def store(conn: AsyncConnection, batch: periods.Flagged, *, ids: Sequence[uuid.UUID] | None) -> None:
+    """Store a flagged batch and keep the period boundaries exact; ``ids`` (in row order) for pipeline events.
 
     Without ids the rows are bulk-loaded (COPY on PostgreSQL). Writers of the
     same cameras are serialised, so that each sees the other's rows.
     """
-    if not batch:
+    if not batch.rows:
         return
-    flagged, spans = periods.flag(batch)
+    spans = batch.spans
     await activity_repository.lock_cameras(conn, cameras=[camera for camera, _ in spans])
     latest = await activity_repository.latest_times(conn, keys=spans)
     if ids is None:
-        await activity_repository.copy_detections(conn, rows=flagged)
+        await activity_repository.copy_detections(conn, rows=batch.rows)
     else:
-        await activity_repository.insert_detections(conn, rows=flagged, ids=ids)
+        await activity_repository.insert_detections(conn, rows=batch.rows, ids=ids)
     ranges = periods.settle_ranges(spans, latest)
     await activity_repository.settle(conn, ranges=ranges, gap=periods.DEFAULT_GAP_US)
 
 
-def fact(detection: Detection, *, event_id: uuid.UUID, source: str) -> Fact:
+def fact(detection: Detection | periods.FlaggedRow, *, event_id: uuid.UUID, source: str) -> Fact:
     """A stored detection as the rules see it."""
-    camera_id, time_us, kind, group = detection
+    kind = detection[2]
     return Fact(
         event_id=event_id,
         module=MODULE,
         type=EVENT_TYPE,
         source=source,
-        occurred_at=periods.from_micros(time_us),
-        attributes={"camera_id": camera_id, "type": TYPES[kind], "group": GROUPS[group]},
+        occurred_at=periods.from_micros(detection[1]),
+        attributes={"camera_id": detection[0], "type": TYPES[kind], "group": GROUPS[detection[3]]},
     )
 
 
