@@ -177,13 +177,13 @@ async def claim_deliveries(
     lease = update(alert_deliveries).where(alert_deliveries.c.id.in_(ids)).values(next_attempt_at=lease_until)
     await conn.execute(lease)
     statement = (
-        select(alert_deliveries, *[alerts.c[name].label(f"alert_{name}") for name in _ALERT_FIELDS])
+        select(alert_deliveries, *[alerts.c[name].label(f"alert__{name}") for name in _ALERT_FIELDS])
         .join(alerts, alerts.c.id == alert_deliveries.c.alert_id)
         .where(alert_deliveries.c.id.in_(ids))
         .order_by(alerts.c.created_at, alerts.c.id)
     )
     rows = await conn.execute(statement)
-    return [(_delivery(row), Alert(**{name: getattr(row, f"alert_{name}") for name in _ALERT_FIELDS})) for row in rows]
+    return [(_delivery(row), Alert(**{name: getattr(row, f"alert__{name}") for name in _ALERT_FIELDS})) for row in rows]
 
 
 async def record_outcomes(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> None:
