@@ -1,28 +1,40 @@
 """Open-loop load at a fixed rate, in its own process: accept latency and time to queryable.
 
-    .venv/bin/python bench/ingest_paced.py URL KEY --rate 200 --seconds 10 [--batch 1] [--queryable APP]
+    .venv/bin/python bench/ingest_paced.py URL KEY --rate 200 --seconds 10 [--batch 1]
+        [--queryable APP --database sqlite|postgresql --database-url URL_OR_PATH]
 
 Requests leave on a fixed schedule whatever the answers (asyncio + httpx,
-keep-alive), so a slow server shows up as latency, not as a lower rate. With
-``--queryable APP`` a poller asks ``/v1/events?app=APP&start=...`` every 25 ms
-for events accepted but not yet seen, and records when each first appears.
-Prints one JSON object.
+keep-alive), so a slow server shows up as latency, not as a lower rate.
+
+With ``--queryable APP``, a thread counts APP's rows in ``web_events`` every
+10 ms on its own connection (not through eventeye, so that measuring does not
+load the server). eventeye processes its inbox in order, so the k-th event
+accepted is queryable once the count reaches k; its time to queryable is
+when that happened minus when its 202 arrived. Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-POLL_EVERY = 0.025
+sys.path.insert(0, str(Path(__file__).parent))
+
+from ingest_store import app_counter  # noqa: E402
+
+COUNT_EVERY = 0.010
 MAX_IN_FLIGHT = 512
 
 
@@ -30,15 +42,13 @@ MAX_IN_FLIGHT = 512
 class Run:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
-    pending: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (accepted at, timestamp)
-    queryable: list[float] = field(default_factory=list)
+    accepted_at: list[float] = field(default_factory=list)  # wall clock of each accepted event's 202
     skipped: int = 0
     max_lag: float = 0.0
-    sending: bool = True
     send_seconds: float = 0.0  # from the first request out to the last answer in
 
 
-def _events(batch: int, number: int) -> tuple[bytes, list[str]]:
+def _body(batch: int, number: int) -> bytes:
     stamp = datetime.now(UTC).isoformat()
     events = [
         {
@@ -50,66 +60,62 @@ def _events(batch: int, number: int) -> tuple[bytes, list[str]]:
         }
         for i in range(batch)
     ]
-    return orjson.dumps(events[0] if batch == 1 else events), [stamp] * batch
+    return orjson.dumps(events[0] if batch == 1 else events)
 
 
-async def _post(http: httpx.AsyncClient, run: Run, batch: int, number: int, track: bool) -> None:
-    body, stamps = _events(batch, number)
+async def _post(http: httpx.AsyncClient, run: Run, batch: int, number: int) -> None:
+    body = _body(batch, number)
     started = time.perf_counter()
     try:
-        response = await http.post("/v1/events", content=body)
-        status = response.status_code
+        status = (await http.post("/v1/events", content=body)).status_code
     except httpx.HTTPError:
         status = 0
     run.latencies.append(time.perf_counter() - started)
     run.statuses[status] = run.statuses.get(status, 0) + 1
-    if track and status == 202:
-        accepted_at = time.time()
-        for event_id, stamp in zip(response.json()["ids"], stamps, strict=True):
-            run.pending[event_id] = (accepted_at, stamp)
+    if status == 202:
+        run.accepted_at.extend([time.time()] * batch)
 
 
-async def _send(http: httpx.AsyncClient, run: Run, rate: float, seconds: float, batch: int, track: bool) -> None:
+async def _send(http: httpx.AsyncClient, run: Run, rate: float, seconds: float, batch: int) -> None:
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
     start = loop.time() + 0.05
     for number in range(int(rate * seconds)):
-        due = start + number / rate
-        delay = due - loop.time()
+        delay = start + number / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         run.max_lag = max(run.max_lag, -delay)
         if len(tasks) >= MAX_IN_FLIGHT:
             run.skipped += 1
             continue
-        task = asyncio.create_task(_post(http, run, batch, number, track))
+        task = asyncio.create_task(_post(http, run, batch, number))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.gather(*tasks)
-    run.sending = False
     run.send_seconds = loop.time() - start
 
 
-async def _poll(http: httpx.AsyncClient, run: Run, app: str, read_key: str, give_up_after: float) -> None:
-    """Until everything accepted was seen (or ``give_up_after`` seconds after the sending stopped)."""
-    stopped_at: float | None = None
-    headers = {"X-API-Key": read_key}
-    while True:
-        if not run.sending:
-            stopped_at = stopped_at or time.monotonic()
-            if not run.pending or time.monotonic() - stopped_at > give_up_after:
-                return
-        if run.pending:
-            oldest = min(stamp for _, stamp in run.pending.values())
-            params = {"app": app, "order": "asc", "start": oldest, "limit": 1000}
-            page = await http.get("/v1/events", params=params, headers=headers)
-            seen_at = time.time()
-            for item in page.json()["items"] if page.status_code == 200 else ():
-                accepted = run.pending.pop(item["id"], None)
-                if accepted is not None:
-                    run.queryable.append(seen_at - accepted[0])
-        await asyncio.sleep(POLL_EVERY)
+class Counter:
+    """Samples (wall time, count) of an app's stored events in a thread."""
+
+    def __init__(self, kind: str, url: str, app: str) -> None:
+        self.kind, self.url, self.app = kind, url, app
+        self.samples: list[tuple[float, int]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with app_counter(self.kind, self.url, self.app) as count:
+            while not self.stop.is_set():
+                self.samples.append((time.time(), count()))
+                self.stop.wait(COUNT_EVERY)
+
+    def visible_at(self, rank: int) -> float | None:
+        """When at least ``rank`` events were stored (first sample), or None."""
+        counts = [c for _, c in self.samples]
+        index = bisect.bisect_left(counts, rank)
+        return self.samples[index][0] if index < len(self.samples) else None
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -123,28 +129,41 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 2)
 
 
+def _queryable(run: Run, counter: Counter, expected: int, give_up_after: float = 30) -> tuple[list[float], int]:
+    deadline = time.monotonic() + give_up_after
+    while (not counter.samples or counter.samples[-1][1] < expected) and time.monotonic() < deadline:
+        time.sleep(COUNT_EVERY)
+    counter.stop.set()
+    counter.thread.join()
+    delays, unseen = [], 0
+    for rank, accepted in enumerate(sorted(run.accepted_at), start=1):
+        seen = counter.visible_at(rank)
+        if seen is None:
+            unseen += 1
+        else:
+            delays.append(max(0.0, seen - accepted))
+    return delays, unseen
+
+
 async def paced(args: argparse.Namespace) -> dict[str, Any]:
     run = Run()
+    counter = Counter(args.database, args.database_url, args.queryable) if args.queryable else None
+    if counter:
+        counter.thread.start()
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     headers = {"X-API-Key": args.key, "Content-Type": "application/json"}
     async with httpx.AsyncClient(base_url=args.url, headers=headers, limits=limits, timeout=30) as http:
-        work = [_send(http, run, args.rate, args.seconds, args.batch, bool(args.queryable))]
-        if args.queryable:
-            work.append(_poll(http, run, args.queryable, args.read_key or args.key, give_up_after=15))
-        started = time.perf_counter()
-        await asyncio.gather(*work)
-        elapsed = time.perf_counter() - started
+        await _send(http, run, args.rate, args.seconds, args.batch)
+    delays, unseen = await asyncio.to_thread(_queryable, run, counter, len(run.accepted_at)) if counter else ([], 0)
     return {
         "requests": len(run.latencies),
         "statuses": run.statuses,
         "skipped": run.skipped,
         "max_schedule_lag_ms": _ms(run.max_lag),
-        "accepted_events_per_s": round(run.statuses.get(202, 0) * args.batch / max(args.seconds, run.send_seconds), 1),
-        "elapsed_s": round(elapsed, 2),
+        "accepted_events_per_s": round(len(run.accepted_at) / max(args.seconds, run.send_seconds), 1),
         "latency_ms": {f"p{p}": _ms(percentile(run.latencies, p)) for p in (50, 90, 99, 100)},
-        "queryable_ms": {f"p{p}": _ms(percentile(run.queryable, p)) for p in (50, 90, 99, 100)},
-        "queryable_seen": len(run.queryable),
-        "never_seen": len(run.pending),
+        "queryable_ms": {f"p{p}": _ms(percentile(delays, p)) for p in (50, 90, 99, 100)},
+        "never_seen": unseen,
     }
 
 
@@ -155,8 +174,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True, help="requests per second")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--queryable", metavar="APP", help="track time to queryable for events of this app")
-    parser.add_argument("--read-key", help="key with the read scope (default: KEY)")
+    parser.add_argument("--queryable", metavar="APP", help="measure time to queryable for this app's events")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--database-url", help="the SQLite file, or the PostgreSQL URL")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(paced(args))))
 

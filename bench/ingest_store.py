@@ -13,7 +13,7 @@ import random
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +48,31 @@ class Database:
             row = cursor.fetchone()
         assert row is not None
         return list(row)
+
+
+@contextmanager
+def app_counter(kind: str, url: str, app: str) -> Iterator[Callable[[], int]]:
+    """A function counting the stored events of ``app``, on one autocommit connection (sees each new commit)."""
+    if kind == "sqlite":
+        lite = sqlite3.connect(url, timeout=30, isolation_level=None)
+        try:
+            yield lambda: int(lite.execute("SELECT count(*) FROM web_events WHERE app = ?", (app,)).fetchone()[0])
+        finally:
+            lite.close()
+        return
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    cursor = conn.cursor()
+
+    def count() -> int:
+        cursor.execute("SELECT count(*) FROM web_events WHERE app = %s", (app,))
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    try:
+        yield count
+    finally:
+        conn.close()
 
 
 @contextmanager
