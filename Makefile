@@ -21,6 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# EVENTEYE_PLANS_PROVIDER_URL=<feed URL> make run also syncs that provider's plans (README: plans).
 run: install
 	$(BIN)/eventeye serve
 
