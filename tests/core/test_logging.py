@@ -10,7 +10,7 @@ import pytest
 from fastapi import APIRouter
 
 from eventeye.core.auth.dependencies import Public
-from eventeye.logs import configure_logging
+from eventeye.logs import RequestIdFilter, configure_logging
 from eventeye.modules import LoadedModule
 from tests.core.conftest import RunApp
 
@@ -32,11 +32,17 @@ def chatty_module() -> LoadedModule:
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    """configure_logging changes the root logger; put it back afterwards."""
+    """configure_logging installs its handler on the root logger; take it off afterwards.
+
+    Only that handler: pytest swaps its own capturing handlers in and out
+    around each phase, so restoring a saved list would revive stale ones.
+    """
     root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    level = root.level
     yield
-    root.handlers[:] = handlers
+    for handler in root.handlers[:]:
+        if any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            root.removeHandler(handler)
     root.setLevel(level)
 
 
@@ -66,10 +72,10 @@ class TestJsonLogs:
             configure_logging("INFO", "json")
             capsys.readouterr()
             response = await running.client.get("/probe/crash")
-        errors = [line for line in json_lines(capsys.readouterr().err) if line["level"] == "ERROR"]
-        assert len(errors) == 1, errors
-        assert errors[0]["request_id"] == response.headers["X-Request-ID"]
-        assert "RuntimeError: boom" in str(errors[0]["exc_info"])
+        crashes = [line for line in json_lines(capsys.readouterr().err) if "RuntimeError: boom" in str(line)]
+        assert len(crashes) == 1, crashes
+        assert (crashes[0]["level"], crashes[0]["message"]) == ("ERROR", "unhandled error")
+        assert crashes[0]["request_id"] == response.headers["X-Request-ID"]
 
     def test_lines_outside_a_request_have_no_id(self, capsys: pytest.CaptureFixture[str]) -> None:
         configure_logging("INFO", "json")
