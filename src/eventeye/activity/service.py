@@ -223,3 +223,25 @@ def to_envelopes(items: Sequence[Item], *, source: str, received_at: datetime) -
         Envelope(id=item.id, module=MODULE, type=EVENT_TYPE, source=source, received_at=received_at, body=item.body)
         for item in items
     ]
+
+
+# Rules
+
+PRESENCE_RULE = "activity.presence"
+
+
+def presence_rule(streak: int) -> dict[str, Any]:
+    """The default presence alert: a camera's last ``streak`` detections are all people.
+
+    One alert per streak; a vehicle detection breaks the streak and re-arms it.
+    The rules engine keeps the streak per camera in O(1) and across restarts.
+    """
+    return {
+        "name": PRESENCE_RULE,
+        "kind": "consecutive",
+        "description": f"A person in each of the last {streak} detections of the camera",
+        "types": [EVENT_TYPE],
+        "key": ["camera_id"],
+        "when": [{"field": "group", "op": "equals", "value": GROUPS[0]}],
+        "count": streak,
+    }
