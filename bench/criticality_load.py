@@ -46,6 +46,20 @@ PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 Send = Callable[[httpx.AsyncClient, int], Awaitable[bool]]
 
 
+def server_cpu_seconds(pgid: int) -> float | None:
+    """CPU time (user + system) of every process in the server's process group; None off Linux."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    try:
+        stats = [path.read_text() for path in Path("/proc").glob("[0-9]*/stat")]
+    except OSError:
+        return None
+    for stat in stats:
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 12 and int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 @dataclass
 class Stats:
     latencies: list[float] = field(default_factory=list)
@@ -54,6 +68,7 @@ class Stats:
     elapsed: float = 0.0
 
     def row(self, name: str) -> str:
+        """A markdown row without its closing CPU column."""
         ordered = sorted(self.latencies) or [0.0]
 
         def pct(share: float) -> float:
@@ -64,6 +79,10 @@ class Stats:
             f"| {name} | {len(self.latencies)} | {rate:,.0f} | {pct(0.5):.1f} | {pct(0.99):.1f} | "
             f"{ordered[-1] * 1000:.1f} | {self.errors} | {self.states} |"
         )
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
 
 
 @dataclass(frozen=True)
@@ -145,27 +164,43 @@ def progress(line: str) -> str:
     return line
 
 
-async def httpx_phases(url: str, load: Load, args: argparse.Namespace) -> list[str]:
+Meter = Callable[[], float | None]
+
+
+def with_cpu(row: str, requests: int, before: float | None, after: float | None) -> str:
+    """Close ``row`` with the server's CPU milliseconds per request."""
+    if before is None or after is None or not requests:
+        return progress(row + " - |")
+    return progress(row + f" {(after - before) / requests * 1000:.2f} |")
+
+
+async def httpx_phases(url: str, load: Load, args: argparse.Namespace, meter: Meter) -> list[str]:
     limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
+    runs: list[tuple[str, Send, float | None]] = [
+        (f"GET, closed loop ({args.concurrency} callers)", load.get, None),
+        (f"GET, open loop at {args.rate:,.0f}/s", load.get, args.rate),
+        (f"POST, closed loop ({args.concurrency} callers)", load.post, None),
+        (f"POST, open loop at {args.post_rate:,.0f}/s", load.post, args.post_rate),
+    ]
     rows = []
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
         await closed_loop(http, load.get, concurrency=args.concurrency, seconds=1)  # warm up
-        stop = asyncio.Event()
-        producer = asyncio.create_task(background_posts(http, load, args.background_posts, stop))
-        stats = await closed_loop(http, load.get, concurrency=args.concurrency, seconds=args.seconds)
-        rows.append(progress(stats.row(f"GET, closed loop ({args.concurrency} callers)")))
-        stats = await open_loop(http, load.get, rate=args.rate, seconds=args.seconds)
-        rows.append(progress(stats.row(f"GET, open loop at {args.rate:,.0f}/s")))
-        stop.set()
-        await producer
-        stats = await closed_loop(http, load.post, concurrency=args.concurrency, seconds=args.seconds)
-        rows.append(progress(stats.row(f"POST, closed loop ({args.concurrency} callers)")))
-        stats = await open_loop(http, load.post, rate=args.post_rate, seconds=args.seconds)
-        rows.append(progress(stats.row(f"POST, open loop at {args.post_rate:,.0f}/s")))
+        for name, send, rate in runs:
+            stop = asyncio.Event()
+            posts = args.background_posts if send == load.get else 0
+            producer = asyncio.create_task(background_posts(http, load, posts, stop))
+            before = meter()
+            if rate is None:
+                stats = await closed_loop(http, send, concurrency=args.concurrency, seconds=args.seconds)
+            else:
+                stats = await open_loop(http, send, rate=rate, seconds=args.seconds)
+            rows.append(with_cpu(stats.row(name), stats.requests, before, meter()))
+            stop.set()
+            await producer
     return rows
 
 
-async def wrk_phases(url: str, load: Load, args: argparse.Namespace) -> list[str]:
+async def wrk_phases(url: str, load: Load, args: argparse.Namespace, meter: Meter) -> list[str]:
     common = {"token": load.token, "apps": len(load.consumers), "seconds": args.seconds}
     paced = len(load.consumers)
     runs = [
@@ -181,12 +216,13 @@ async def wrk_phases(url: str, load: Load, args: argparse.Namespace) -> list[str
             stop = asyncio.Event()
             posts = args.background_posts if method == "GET" else 0
             producer = asyncio.create_task(background_posts(http, load, posts, stop))
+            before = meter()
             result = await asyncio.to_thread(
                 run_wrk, url, method=method, connections=connections, delay_ms=round(delay), **common
             )
+            rows.append(with_cpu(result.row(name), result.requests, before, meter()))
             stop.set()
             await producer
-            rows.append(progress(result.row(name)))
     return rows
 
 
@@ -219,7 +255,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(env: dict[str, str], workers: int, log: Path) -> Iterator[str]:
+def server(env: dict[str, str], workers: int, log: Path) -> Iterator[tuple[str, int]]:
     """``eventeye serve`` on a free port, until the block ends."""
     port = _free_port()
     full_env = {**os.environ, **env}
@@ -230,7 +266,7 @@ def server(env: dict[str, str], workers: int, log: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process, log)
-        yield url
+        yield url, process.pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -291,18 +327,18 @@ def main() -> None:
             "EVENTEYE_MODULES": "criticality",
             "EVENTEYE_LOG_LEVEL": "WARNING",
         }
-        with server(env, args.workers, Path(tmp) / "server.log") as url:
+        with server(env, args.workers, Path(tmp) / "server.log") as (url, pid):
             load_before = os.getloadavg()[0]
             phases = wrk_phases if wrk_available() and not args.httpx else httpx_phases
-            rows = asyncio.run(phases(url, load, args))
+            rows = asyncio.run(phases(url, load, args, lambda: server_cpu_seconds(pid)))
     client = "wrk" if wrk_available() and not args.httpx else "httpx"
     print(
         f"backend {args.backend}, {args.workers} server worker(s), {args.consumers} consumer apps, load by {client}, ",
         end="",
     )
     print(f"{os.cpu_count()} cores, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after")
-    print("| phase | requests | req/s | p50 ms | p99 ms | max ms | errors | states told |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| phase | requests | req/s | p50 ms | p99 ms | max ms | errors | states told | server CPU ms/req |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
