@@ -7,14 +7,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    CTE,
     BigInteger,
     ColumnElement,
-    Integer,
+    CompoundSelect,
+    ScalarSelect,
     Select,
+    SmallInteger,
+    Subquery,
     bindparam,
     case,
-    cast,
     exists,
     func,
     literal,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.activity.periods import FlaggedRow, Key, SettleRange
+from eventeye.activity.tables import EDGE
 from eventeye.activity.tables import activity_detections as detections
 
 COLUMNS = ("camera_id", "time_us", "kind", "grp", "starts", "ends")
@@ -119,7 +121,7 @@ async def settle(conn: AsyncConnection, *, ranges: Sequence[SettleRange], gap: i
             column.camera_id == bindparam("b_camera"),
             column.grp == bindparam("b_group"),
             column.time_us.between(bindparam("b_low"), bindparam("b_high")),
-            or_(column.starts, column.ends),
+            EDGE,
         )
         .values(
             starts=~_neighbour(column.time_us - literal(gap, BigInteger), column.time_us),
@@ -139,76 +141,91 @@ def _in_range(camera_id: str, start: int | None, end: int | None) -> list[Column
     return conditions
 
 
-def _stored_edges(where: list[ColumnElement[bool]]) -> Select[Any]:
-    """The flagged detections in range, plus each group's first and last (a period cut by the range)."""
+def _first(
+    where: list[ColumnElement[bool]], group: int, *, last: bool = False, edge: bool = False
+) -> ScalarSelect[int]:
+    """The first (or last) time of ``group`` in range, of a boundary if ``edge``: one index probe."""
     column = detections.c
-    flagged = select(
-        column.grp, column.time_us, cast(column.starts, Integer).label("s"), cast(column.ends, Integer).label("e")
-    ).where(*where, or_(column.starts, column.ends))
-    extremes = []
-    for group in GROUP_IDS:
-        for order, s, e in ((column.time_us.asc(), 1, 0), (column.time_us.desc(), 0, 1)):
-            first = select(column.time_us).where(*where, column.grp == group).order_by(order).limit(1)
-            extremes.append(
-                select(literal(group).label("grp"), first.scalar_subquery().label("time_us"), literal(s), literal(e))
-            )
-    edges = union_all(flagged, *extremes).subquery("edges")
-    return edges.select().where(edges.c.time_us.is_not(None))
+    conditions = [*where, column.grp == group, *([EDGE] if edge else [])]
+    order = column.time_us.desc() if last else column.time_us.asc()
+    return select(column.time_us).where(*conditions).order_by(order).limit(1).scalar_subquery()
 
 
-def _computed_edges(where: list[ColumnElement[bool]], gap: int) -> Select[Any]:
-    """The detections in range that start or end a period of ``gap``, found with LAG / LEAD."""
+def _stored_edges(where: list[ColumnElement[bool]]) -> Subquery:
+    """The boundaries kept at ingestion, one row per (group, time), in index order."""
     column = detections.c
-    previous = func.lag(column.time_us, type_=BigInteger).over(partition_by=column.grp, order_by=column.time_us)
-    following = func.lead(column.time_us, type_=BigInteger).over(partition_by=column.grp, order_by=column.time_us)
+    flagged = select(column.grp, column.time_us, column.starts, column.ends).where(*where, EDGE)
+    return flagged.distinct().subquery("edges")
+
+
+def _computed_edges(where: list[ColumnElement[bool]], gap: int) -> Subquery:
+    """Boundaries for any gap: LAG / LEAD over the distinct times in range (ties are one instant)."""
+    times = select(detections.c.grp, detections.c.time_us).where(*where).distinct().subquery("times")
+    previous = func.lag(times.c.time_us, type_=BigInteger).over(partition_by=times.c.grp, order_by=times.c.time_us)
+    following = func.lead(times.c.time_us, type_=BigInteger).over(partition_by=times.c.grp, order_by=times.c.time_us)
     limit = literal(gap, BigInteger)
-    marked = (
-        select(
-            column.grp,
-            column.time_us,
-            case((column.time_us - previous < limit, 0), else_=1).label("s"),
-            case((following - column.time_us < limit, 0), else_=1).label("e"),
+    marked = select(
+        times.c.grp,
+        times.c.time_us,
+        or_(previous.is_(None), times.c.time_us - previous >= limit).label("starts"),
+        or_(following.is_(None), following - times.c.time_us >= limit).label("ends"),
+    ).subquery("marked")
+    return select(marked).where(or_(marked.c.starts, marked.c.ends)).subquery("edges")
+
+
+def _neighbours(edges: Subquery) -> Subquery:
+    """Each boundary with the times of the boundaries before and after it in its group."""
+    before = func.lag(edges.c.time_us, type_=BigInteger).over(partition_by=edges.c.grp, order_by=edges.c.time_us)
+    after = func.lead(edges.c.time_us, type_=BigInteger).over(partition_by=edges.c.grp, order_by=edges.c.time_us)
+    return select(edges, before.label("before"), after.label("after")).subquery("paired")
+
+
+def _pair_computed(edges: Subquery) -> Select[Any]:
+    """A period from each start to itself (a lone detection) or to the next boundary, its end."""
+    paired = _neighbours(edges)
+    end = case((paired.c.ends, paired.c.time_us), else_=paired.c.after)
+    return select(paired.c.grp, paired.c.time_us.label("start_us"), end.label("end_us")).where(paired.c.starts)
+
+
+def _pair_stored(edges: Subquery, where: list[ColumnElement[bool]]) -> CompoundSelect[Any]:
+    """As ``_pair_computed``, with the periods the range cuts: those run from / to the first / last time in range."""
+    paired = _neighbours(edges)
+    first = {group: _first(where, group) for group in GROUP_IDS}
+    last = {group: _first(where, group, last=True) for group in GROUP_IDS}
+    start = case((paired.c.starts, paired.c.time_us), else_=case((paired.c.grp == 0, first[0]), else_=first[1]))
+    cut_end = func.coalesce(paired.c.after, case((paired.c.grp == 0, last[0]), else_=last[1]))
+    periods = select(
+        paired.c.grp, start.label("start_us"), case((paired.c.ends, paired.c.time_us), else_=cut_end).label("end_us")
+    ).where(or_(paired.c.starts, paired.c.before.is_(None)))
+    whole = [  # a group with detections in range but no boundary there: the range lies inside one period
+        select(literal(group, SmallInteger), first[group], last[group]).where(
+            first[group].is_not(None), _first(where, group, edge=True).is_(None)
         )
-        .where(*where)
-        .subquery("marked")
-    )
-    return marked.select().where(or_(marked.c.s == 1, marked.c.e == 1))
+        for group in GROUP_IDS
+    ]
+    return union_all(periods, *whole)
 
 
-def _pair(edges: CTE) -> Select[Any]:
-    """Periods from edges: one row per (group, time), each start paired with the next end."""
-    per_time = (
-        select(edges.c.grp, edges.c.time_us, func.max(edges.c.s).label("s"), func.max(edges.c.e).label("e"))
-        .group_by(edges.c.grp, edges.c.time_us)
-        .subquery("per_time")
-    )
-    following = func.lead(per_time.c.time_us).over(partition_by=per_time.c.grp, order_by=per_time.c.time_us)
-    paired = select(
-        per_time.c.grp,
-        per_time.c.s,
-        per_time.c.time_us.label("start_us"),
-        case((per_time.c.e == 1, per_time.c.time_us), else_=following).label("end_us"),
-    ).subquery("paired")
-    return (
-        select(paired.c.grp, paired.c.start_us, paired.c.end_us)
-        .where(paired.c.s == 1)
-        .order_by(paired.c.grp, paired.c.start_us)
-    )
+def periods_statement(
+    *, camera_id: str, start: int | None, end: int | None, gap: int, stored: bool
+) -> Select[Any] | CompoundSelect[Any]:
+    """The one query that finds the periods, ``(grp, start_us, end_us)`` in no particular order.
 
-
-def periods_statement(*, camera_id: str, start: int | None, end: int | None, gap: int, stored: bool) -> Select[Any]:
-    """The one query that finds the periods; ``stored`` reads the boundaries kept for the default gap."""
+    ``stored`` reads the boundaries kept at ingestion (the default gap); the
+    others are computed. Either way only boundaries reach the pairing step.
+    """
     where = _in_range(camera_id, start, end)
-    edges = (_stored_edges(where) if stored else _computed_edges(where, gap)).cte("edges_in_range")
-    return _pair(edges)
+    if stored:
+        return _pair_stored(_stored_edges(where), where)
+    return _pair_computed(_computed_edges(where, gap))
 
 
 async def find_periods(
     conn: AsyncConnection, *, camera_id: str, start: int | None, end: int | None, gap: int, stored: bool
 ) -> list[tuple[int, int, int]]:
-    """``(group, start_us, end_us)`` of every period of ``camera_id`` within ``[start, end)``."""
+    """``(group, start_us, end_us)`` of every period of ``camera_id`` within ``[start, end)``, in time order."""
     statement = periods_statement(camera_id=camera_id, start=start, end=end, gap=gap, stored=stored)
-    return [(row.grp, row.start_us, row.end_us) for row in await conn.execute(statement)]
+    return sorted((row[0], row[1], row[2]) for row in await conn.execute(statement))
 
 
 async def analyze(conn: AsyncConnection) -> None:

@@ -10,7 +10,7 @@ kept exact at ingestion, so that the default query reads only those rows.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, SmallInteger, String, Table, Uuid, text
+from sqlalchemy import BigInteger, Boolean, Column, Index, SmallInteger, String, Table, Uuid, or_, text
 
 from eventeye.core.storage.tables import metadata
 
@@ -29,20 +29,20 @@ activity_detections = Table(
     Column("ends", Boolean, nullable=False),
     Index("ix_activity_detections_camera_time", "camera_id", "grp", "time_us"),
     Index(
-        "ix_activity_detections_edges",
-        "camera_id",
-        "grp",
-        "time_us",
-        "starts",
-        "ends",
-        postgresql_where=text("starts OR ends"),
-        sqlite_where=text("starts OR ends"),
-    ),
-    Index(
         "uq_activity_detections_id",
         "id",
         unique=True,
         postgresql_where=text("id IS NOT NULL"),
         sqlite_where=text("id IS NOT NULL"),
     ),
+)
+
+EDGE = or_(activity_detections.c.starts, activity_detections.c.ends)
+"""A boundary row: queries use this very expression, so that each database matches it to the partial index."""
+
+Index(
+    "ix_activity_detections_edges",
+    *(activity_detections.c[name] for name in ("camera_id", "grp", "time_us", "starts", "ends")),
+    postgresql_where=EDGE,
+    sqlite_where=EDGE,
 )

@@ -31,7 +31,8 @@ def upgrade() -> None:
         sa.Column("ends", sa.Boolean, nullable=False),
     )
     op.create_index("ix_activity_detections_camera_time", TABLE, ["camera_id", "grp", "time_us"])
-    edges = sa.text("starts OR ends")
+    # Rendered as the queries render it (``starts = 1 OR ends = 1`` on SQLite), so that the planner matches it.
+    edges = sa.or_(sa.column("starts", sa.Boolean), sa.column("ends", sa.Boolean))
     op.create_index(
         "ix_activity_detections_edges",
         TABLE,
