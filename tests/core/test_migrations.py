@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -54,6 +55,15 @@ class TestUpgrade:
         await migrations.upgrade(blank_engine)
         async with blank_engine.connect() as conn:
             assert await conn.run_sync(schema_differences) == []
+
+    async def test_concurrent_upgrades_both_succeed(self, blank_database_url: str) -> None:
+        engines = [create_engine(blank_database_url) for _ in range(2)]
+        try:
+            await asyncio.gather(*(migrations.upgrade(engine) for engine in engines))
+            assert await migrations.pending(engines[0]) == set()
+        finally:
+            for engine in engines:
+                await engine.dispose()
 
     async def test_running_it_again_changes_nothing(self, blank_engine: AsyncEngine) -> None:
         await migrations.upgrade(blank_engine)

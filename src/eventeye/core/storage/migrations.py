@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.config import ALL_MODULES
@@ -52,8 +52,10 @@ def _current_heads(connection: Connection) -> set[str]:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending revision."""
+    """Apply every pending revision; concurrent upgrades run one after the other."""
     async with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":  # SQLite: the write transaction already excludes others
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('eventeye.migrations'))"))
         await conn.run_sync(_upgrade)
 
 
