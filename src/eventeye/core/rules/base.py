@@ -32,6 +32,10 @@ def getter(path: str) -> Getter:
     """A function reading ``path`` from a fact; ``MISSING`` where there is nothing."""
     head, *rest = path.split(".")
     from_fact = head in FACT_FIELDS
+    if not from_fact and not rest:
+        return lambda fact: fact.attributes.get(head, MISSING)
+    if not from_fact and len(rest) == 1:
+        return _nested(head, rest[0])
 
     def get(fact: Fact) -> Any:
         value = fact.attributes.get(head, MISSING)
@@ -49,7 +53,21 @@ def getter(path: str) -> Getter:
     return get
 
 
-def _normal(value: Any, fold: bool) -> Any:
+def _nested(head: str, name: str) -> Getter:
+    """The common ``a.b`` path, without the general loop."""
+
+    def get(fact: Fact) -> Any:
+        value = fact.attributes.get(head)
+        if type(value) is dict:
+            return value.get(name, MISSING)
+        if isinstance(value, list) and name.isdigit() and int(name) < len(value):
+            return value[int(name)]
+        return MISSING
+
+    return get
+
+
+def normal(value: Any, fold: bool) -> Any:
     """A comparable form: booleans apart from numbers, text folded when asked."""
     if isinstance(value, bool):
         return ("bool", value)
@@ -62,12 +80,12 @@ def _normal(value: Any, fold: bool) -> Any:
 
 def _test(condition: Condition) -> Callable[[Any], bool]:
     if isinstance(condition, Equals):
-        expected, fold = _normal(condition.value, condition.case_insensitive), condition.case_insensitive
-        return lambda value: value is not MISSING and _normal(value, fold) == expected
+        expected, fold = normal(condition.value, condition.case_insensitive), condition.case_insensitive
+        return lambda value: value is not MISSING and normal(value, fold) == expected
     if isinstance(condition, In):
         fold = condition.case_insensitive
-        allowed = frozenset(_normal(item, fold) for item in condition.values)
-        return lambda value: value is not MISSING and _normal(value, fold) in allowed
+        allowed = frozenset(normal(item, fold) for item in condition.values)
+        return lambda value: value is not MISSING and normal(value, fold) in allowed
     if isinstance(condition, Range):
         low = float("-inf") if condition.min is None else condition.min
         high = float("inf") if condition.max is None else condition.max
@@ -126,6 +144,8 @@ def key_function(paths: Sequence[str]) -> Callable[[Fact], str | None]:
     getters = [getter(path) for path in paths]
     if not getters:
         return lambda fact: ""
+    if len(getters) == 1:
+        return _single_key(getters[0])
 
     def key(fact: Fact) -> str | None:
         values = [get(fact) for get in getters]
@@ -134,6 +154,18 @@ def key_function(paths: Sequence[str]) -> Callable[[Fact], str | None]:
         if len(values) == 1:
             return _bounded(key_text(values[0]))
         return _bounded(orjson.dumps([key_text(value) for value in values]).decode())
+
+    return key
+
+
+def _single_key(get: Getter) -> Callable[[Fact], str | None]:
+    def key(fact: Fact) -> str | None:
+        value = get(fact)
+        if type(value) is str and len(value) <= MAX_KEY_LENGTH:
+            return value
+        if value is MISSING or value is None:
+            return None
+        return _bounded(key_text(value))
 
     return key
 

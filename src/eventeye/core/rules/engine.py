@@ -36,7 +36,8 @@ from eventeye.core.responses import dumps
 from eventeye.core.rules import repository as rules_repository
 from eventeye.core.rules.base import CompiledRule
 from eventeye.core.rules.catalog import Effective, RuleCatalog, RuleConfigError, describe, parse_configured
-from eventeye.core.rules.kinds import Fire
+from eventeye.core.rules.kinds import Fire, Step
+from eventeye.core.rules.plan import Planner
 from eventeye.core.rules.schemas import KafkaSink, LogSink, Rule
 from eventeye.core.rules.state import Entry, Pair, StateCache
 from eventeye.core.storage.engine import write_transaction
@@ -49,7 +50,6 @@ MAX_RETRIES = 5
 TIMER_BATCH = 500
 REFRESH_EVERY = 2.0
 
-Step = tuple[int, Fact, bool]
 Raised = tuple[int, CompiledRule, str, Fire]
 
 
@@ -101,8 +101,7 @@ class RulesEngine:
         self.catalog = RuleCatalog(parse_configured(settings.rules))
         self.cache = StateCache(settings.rules_state_cache_size)
         self.compiled: dict[str, CompiledRule] = {}
-        self._by_module: dict[str, tuple[CompiledRule, ...]] = {}
-        self._anywhere: tuple[CompiledRule, ...] = ()
+        self.planner = Planner(())
         self._sinks: dict[str, tuple[tuple[str, str], ...]] = {}
         self._version: tuple[int, datetime | None] | None = None
         self._checked_at = float("-inf")
@@ -147,13 +146,8 @@ class RulesEngine:
                 continue
             old = previous.get(name)
             compiled[name] = old if old is not None and old.rule == effective.rule else CompiledRule(effective.rule)
-        by_module: dict[str, list[CompiledRule]] = {}
-        for rule in compiled.values():
-            if rule.rule.module is not None:
-                by_module.setdefault(rule.rule.module, []).append(rule)
         self.compiled = compiled
-        self._by_module = {module: tuple(rules) for module, rules in by_module.items()}
-        self._anywhere = tuple(rule for rule in compiled.values() if rule.rule.module is None)
+        self.planner = Planner(compiled.values())
         self._sinks = {name: _sinks(rule.rule) for name, rule in compiled.items()}
 
     # The store hook
@@ -186,24 +180,16 @@ class RulesEngine:
     # Evaluation
 
     def _collect(self, facts: Sequence[Fact]) -> tuple[dict[Pair, tuple[CompiledRule, list[Step]]], list[Raised]]:
-        groups: dict[Pair, tuple[CompiledRule, list[Step]]] = {}
+        """The steps of each (rule, key) of stateful rules, and what stateless rules raise, in batch order."""
+        pairs: dict[Pair, tuple[CompiledRule, list[Step]]] = {}
         raised: list[Raised] = []
-        by_module, anywhere = self._by_module, self._anywhere
-        for position, fact in enumerate(facts):
-            for rules in (by_module.get(fact.module, ()), anywhere):
-                for rule in rules:
-                    if not rule.selects(fact):
-                        continue
-                    key = rule.key_of(fact)
-                    if key is None:
-                        continue
-                    matched = rule.when(fact)
-                    if not rule.machine.stateful:
-                        if matched and (fire := rule.machine.step(None, fact, True)):
-                            raised.append((position, rule, key, fire))
-                    elif matched or rule.rule.kind == "consecutive":
-                        groups.setdefault((rule.name, key), (rule, []))[1].append((position, fact, matched))
-        return groups, raised
+        for (selector, key), steps in self.planner.collect(facts).items():
+            for rule in selector.rules:
+                if selector.stateful:
+                    pairs[(rule.name, key)] = (rule, steps)
+                else:
+                    raised += [(position, rule, key, fire) for position, fire in rule.machine.run(None, steps)]
+        return pairs, raised
 
     async def _evaluate(self, conn: AsyncConnection, facts: Sequence[Fact], *, cached: bool) -> Outcome:
         groups, raised = self._collect(facts)
@@ -225,22 +211,13 @@ class RulesEngine:
     async def _load(
         self, conn: AsyncConnection, groups: dict[Pair, tuple[CompiledRule, list[Step]]], *, cached: bool
     ) -> dict[Pair, Entry]:
-        entries: dict[Pair, Entry] = {}
-        missing = list(groups)
         if cached:
-            missing = []
-            for pair in groups:
-                entry = self.cache.get(pair)
-                if entry is None:
-                    missing.append(pair)
-                else:
-                    entries[pair] = entry
-        if missing:
-            rows = await rules_repository.load_states(conn, pairs=missing, lock=not cached)
-            found = {(row.rule, row.key): row for row in rows}
-            for pair in missing:
-                entries[pair] = _entry(groups[pair][0], found.get(pair))
-        return entries
+            # A pair not in memory is taken for new: if it is stored after all (a restart, an
+            # eviction), its versioned write is refused and it is read and computed again.
+            return {pair: self.cache.get(pair) or _entry(rule, None) for pair, (rule, _) in groups.items()}
+        rows = await rules_repository.load_states(conn, pairs=list(groups), lock=True)
+        found = {(row.rule, row.key): row for row in rows}
+        return {pair: _entry(rule, found.get(pair)) for pair, (rule, _) in groups.items()}
 
     async def _advance(
         self, conn: AsyncConnection, groups: dict[Pair, tuple[CompiledRule, list[Step]]], before: dict[Pair, Entry]
@@ -348,11 +325,7 @@ def _entry(rule: CompiledRule, row: rules_repository.StateRow | None) -> Entry:
 def _run(rule: CompiledRule, key: str, before: Entry, steps: list[Step]) -> tuple[Entry, list[Raised]]:
     machine = rule.machine
     state = machine.copy(before.state) if before.fingerprint == rule.fingerprint else machine.new()
-    fired: list[Raised] = []
-    for position, fact, matched in steps:
-        fire = machine.step(state, fact, matched)
-        if fire is not None:
-            fired.append((position, rule, key, fire))
+    fired = [(position, rule, key, fire) for position, fire in machine.run(state, steps)]
     return Entry(rule.fingerprint, before.version + 1, state, machine.due(state)), fired
 
 

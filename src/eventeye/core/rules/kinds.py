@@ -18,8 +18,9 @@ id is derived: the same trigger never makes two alerts.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ from eventeye.core.pipeline.envelope import Fact
 from eventeye.core.rules.schemas import Rule
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_EVENT_IDS = 10
+MAX_EVENT_IDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +41,16 @@ class Fire:
     fact: Fact | None = None
 
 
+Step = tuple[int, Fact, bool]
+"""(position in the batch, fact, whether it satisfies ``when``)."""
+
+
 class Machine(Protocol):
     stateful: bool
 
     def new(self) -> Any: ...
+
+    def run(self, state: Any, steps: Sequence[Step]) -> list[tuple[int, Fire]]: ...
 
     def step(self, state: Any, fact: Fact, matched: bool) -> Fire | None: ...
 
@@ -58,13 +65,16 @@ class Machine(Protocol):
     def copy(self, state: Any) -> Any: ...
 
 
-def _remember(ids: list[str], event_id: str, keep: int) -> None:
-    ids.append(event_id)
-    if len(ids) > keep:
-        del ids[0]
+class _Base:
+    """``step`` is ``run`` over one step; ``run`` is each kind's one loop over a batch."""
 
+    def run(self, state: Any, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
+        raise NotImplementedError
 
-class _Timerless:
+    def step(self, state: Any, fact: Fact, matched: bool) -> Fire | None:
+        fired = self.run(state, [(0, fact, matched)])
+        return fired[0][1] if fired else None
+
     def due(self, state: Any) -> datetime | None:
         return None
 
@@ -72,16 +82,18 @@ class _Timerless:
         return None
 
 
-class Match(_Timerless):
+class Match(_Base):
     stateful = False
 
     def new(self) -> None:
         return None
 
-    def step(self, state: Any, fact: Fact, matched: bool) -> Fire | None:
-        if not matched:
-            return None
-        return Fire(trigger=str(fact.event_id), event_ids=[str(fact.event_id)], details={}, fact=fact)
+    def run(self, state: Any, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
+        return [
+            (position, Fire(str(fact.event_id), [str(fact.event_id)], {}, fact))
+            for position, fact, matched in steps
+            if matched
+        ]
 
     def dump(self, state: Any) -> dict[str, Any]:
         return {}
@@ -95,11 +107,11 @@ class Match(_Timerless):
 
 @dataclass(slots=True)
 class Streak:
-    length: int = 0
-    ids: list[str] = field(default_factory=list)
+    length: int
+    ids: deque[Any]
 
 
-class Consecutive(_Timerless):
+class Consecutive(_Base):
     stateful = True
 
     def __init__(self, count: int) -> None:
@@ -107,40 +119,44 @@ class Consecutive(_Timerless):
         self.keep = min(count, MAX_EVENT_IDS)
 
     def new(self) -> Streak:
-        return Streak()
+        return Streak(0, deque(maxlen=self.keep))
 
-    def step(self, state: Streak, fact: Fact, matched: bool) -> Fire | None:
-        if not matched:
-            state.length, state.ids = 0, []
-            return None
-        if state.length >= self.count:
-            return None  # fired for this streak already
-        state.length += 1
-        _remember(state.ids, str(fact.event_id), self.keep)
-        if state.length < self.count:
-            return None
-        return Fire(str(fact.event_id), list(state.ids), {"count": self.count}, fact)
+    def run(self, state: Streak, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
+        count, ids, length = self.count, state.ids, state.length
+        fired = []
+        for position, fact, matched in steps:
+            if not matched:
+                length = 0
+                ids.clear()
+            elif length < count:  # at ``count`` it fired for this streak already
+                length += 1
+                ids.append(fact.event_id)
+                if length == count:
+                    fire = Fire(str(fact.event_id), [str(item) for item in ids], {"count": count}, fact)
+                    fired.append((position, fire))
+        state.length = length
+        return fired
 
     def dump(self, state: Streak) -> dict[str, Any]:
-        return {"length": state.length, "ids": state.ids}
+        return {"length": state.length, "ids": [str(item) for item in state.ids]}
 
     def load(self, data: dict[str, Any]) -> Streak:
-        return Streak(length=int(data.get("length", 0)), ids=list(data.get("ids", [])))
+        return Streak(int(data.get("length", 0)), deque(data.get("ids", []), maxlen=self.keep))
 
     def copy(self, state: Streak) -> Streak:
-        return Streak(state.length, list(state.ids))
+        return Streak(state.length, deque(state.ids, maxlen=self.keep))
 
 
 @dataclass(slots=True)
 class Window:
-    head: int | None = None
-    counts: list[int] = field(default_factory=list)
-    total: int = 0
-    armed: bool = True
-    ids: list[str] = field(default_factory=list)
+    head: int | None
+    counts: list[int]
+    total: int
+    armed: bool
+    ids: deque[Any]
 
 
-class Rate(_Timerless):
+class Rate(_Base):
     stateful = True
 
     def __init__(self, count: int, window: timedelta, buckets: int) -> None:
@@ -151,71 +167,72 @@ class Rate(_Timerless):
         self.keep = min(count + 1, MAX_EVENT_IDS)
 
     def new(self) -> Window:
-        return Window(counts=[0] * self.buckets)
+        return Window(None, [0] * self.buckets, 0, True, deque(maxlen=self.keep))
 
     def bucket(self, at: datetime) -> int:
         return (at - EPOCH) // self.width
 
     def _advance(self, state: Window, bucket: int) -> None:
+        counts = state.counts
         if state.head is None or bucket >= state.head + self.buckets:
-            state.counts, state.total = [0] * self.buckets, 0
+            counts[:] = [0] * self.buckets
+            state.total = 0
         else:
             for index in range(state.head + 1, bucket + 1):
                 slot = index % self.buckets
-                state.total -= state.counts[slot]
-                state.counts[slot] = 0
+                state.total -= counts[slot]
+                counts[slot] = 0
         state.head = bucket
 
-    def step(self, state: Window, fact: Fact, matched: bool) -> Fire | None:
-        if not matched:
-            return None
-        bucket = self.bucket(fact.occurred_at)
-        if state.head is None or bucket > state.head:
-            self._advance(state, bucket)
-        assert state.head is not None
-        if bucket <= state.head - self.buckets:
-            return None  # older than the window: it can never count
-        if state.total <= self.count:
-            state.armed = True
-        state.counts[bucket % self.buckets] += 1
-        state.total += 1
-        _remember(state.ids, str(fact.event_id), self.keep)
-        if state.total <= self.count or not state.armed:
-            return None
-        state.armed = False
-        details = {"count": state.total, "threshold": self.count, "window": self.window.total_seconds()}
-        return Fire(str(fact.event_id), list(state.ids), details, fact)
+    def run(self, state: Window, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
+        width, buckets, count, counts = self.width, self.buckets, self.count, state.counts
+        fired = []
+        last_at, bucket = None, 0
+        for position, fact, matched in steps:
+            if not matched:
+                continue
+            if fact.occurred_at != last_at:  # facts come sorted: many share an instant
+                last_at = fact.occurred_at
+                bucket = (last_at - EPOCH) // width
+            if state.head is None or bucket > state.head:
+                self._advance(state, bucket)
+            elif bucket <= state.head - buckets:
+                continue  # older than the window: it can never count
+            if state.total <= count:
+                state.armed = True
+            counts[bucket % buckets] += 1
+            state.total += 1
+            state.ids.append(fact.event_id)
+            if state.total > count and state.armed:
+                state.armed = False
+                details = {"count": state.total, "threshold": count, "window": self.window.total_seconds()}
+                fired.append((position, Fire(str(fact.event_id), [str(i) for i in state.ids], details, fact)))
+        return fired
 
     def dump(self, state: Window) -> dict[str, Any]:
-        return {
-            "head": state.head,
-            "counts": state.counts,
-            "total": state.total,
-            "armed": state.armed,
-            "ids": state.ids,
-        }
+        ids = [str(item) for item in state.ids]
+        return {"head": state.head, "counts": state.counts, "total": state.total, "armed": state.armed, "ids": ids}
 
     def load(self, data: dict[str, Any]) -> Window:
         counts = list(data.get("counts", []))
         if len(counts) != self.buckets:
             return self.new()
-        return Window(
-            data.get("head"), counts, int(data.get("total", 0)), bool(data.get("armed", True)), data.get("ids", [])
-        )
+        ids = deque(data.get("ids", []), maxlen=self.keep)
+        return Window(data.get("head"), counts, int(data.get("total", 0)), bool(data.get("armed", True)), ids)
 
     def copy(self, state: Window) -> Window:
-        return Window(state.head, list(state.counts), state.total, state.armed, list(state.ids))
+        return Window(state.head, list(state.counts), state.total, state.armed, deque(state.ids, maxlen=self.keep))
 
 
 @dataclass(slots=True)
 class Silence:
     last_seen: datetime | None = None
-    last_event: str | None = None
+    last_event: Any = None
     module: str | None = None
     fired: bool = False
 
 
-class Absence:
+class Absence(_Base):
     stateful = True
 
     def __init__(self, silence: timedelta) -> None:
@@ -224,15 +241,22 @@ class Absence:
     def new(self) -> Silence:
         return Silence()
 
-    def step(self, state: Silence, fact: Fact, matched: bool) -> Fire | None:
-        if not matched:
-            return None
-        fired = None
-        if state.last_seen is not None and fact.occurred_at - state.last_seen >= self.silence:
-            fired = self._fire(state, fact.occurred_at)  # a silence the timer did not see end
-        if state.last_seen is None or fact.occurred_at > state.last_seen:
-            state.last_seen, state.last_event, state.fired = fact.occurred_at, str(fact.event_id), False
-            state.module = fact.module
+    def run(self, state: Silence, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
+        fired = []
+        last = state.last_seen
+        ends = last + self.silence if last is not None else None
+        for position, fact, matched in steps:
+            if not matched:
+                continue
+            at = fact.occurred_at
+            if ends is not None and at >= ends and not state.fired:
+                fire = self._fire(state, at)  # a silence the timer did not see end
+                if fire is not None:
+                    fired.append((position, fire))
+            if last is None or at > last:
+                last, ends = at, at + self.silence
+                state.last_seen, state.last_event, state.fired = at, fact.event_id, False
+                state.module = fact.module
         return fired
 
     def due(self, state: Silence) -> datetime | None:
@@ -255,11 +279,12 @@ class Absence:
             "noticed_at": now.isoformat(),
             "module": state.module,
         }
-        return Fire(f"silence:{state.last_event}", [state.last_event], details)
+        return Fire(f"silence:{state.last_event}", [str(state.last_event)], details)
 
     def dump(self, state: Silence) -> dict[str, Any]:
         seen = state.last_seen.isoformat() if state.last_seen else None
-        return {"last_seen": seen, "last_event": state.last_event, "module": state.module, "fired": state.fired}
+        last = str(state.last_event) if state.last_event is not None else None
+        return {"last_seen": seen, "last_event": last, "module": state.module, "fired": state.fired}
 
     def load(self, data: dict[str, Any]) -> Silence:
         seen = data.get("last_seen")

@@ -106,7 +106,13 @@ rule_state = Table(
     Column("data", json_type(), nullable=False),
     Column("due_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_rule_state_due_at", "due_at"),
+)
+# Partial: rows without a timer (most of them) never touch it, so their updates stay HOT on PostgreSQL.
+Index(
+    "ix_rule_state_due_at",
+    rule_state.c.due_at,
+    postgresql_where=rule_state.c.due_at.is_not(None),
+    sqlite_where=rule_state.c.due_at.is_not(None),
 )
 
 # Raised alerts; ``id`` is derived from rule + key + trigger, so raising one twice stores it once.
