@@ -6,12 +6,13 @@
    is served by a separate ``http.server`` process and synced with
    `eventeye plans sync`.
 2. The API runs as `eventeye api` does (uvicorn, ``--workers`` processes) with
-   one extra route, ``GET /bench/bare``, answering a precomputed body of the
-   size of a typical `/search` answer through the same middleware
-   (``bench/plans_app.py``).
+   two extra routes answering a precomputed body of the size of a typical
+   `/search` answer through the same middleware (``bench/plans_app.py``):
+   ``/bench/bare`` first in the routing table (the app's ceiling) and
+   ``/bench/bare-here`` where `/search` is (the same route matching).
 3. ``wrk`` (C, one thread, keep-alive) cycles through 200 one-day windows
    (``starts_at``/``ends_at``, ~14 plans, ~2.7 kB each); rounds alternate
-   bare / search so that both see the same machine.
+   bare / bare-here / search so that all see the same machine.
 4. Then a second `eventeye plans sync` (every price changed, so the catalogue
    and its data version change when it completes) runs in its own process
    while wrk measures `/search` again; afterwards the answers must show the
@@ -149,6 +150,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--modules", help="EVENTEYE_MODULES of the API (default: all)")
+    parser.add_argument("--sync-nice", type=int, default=0, help="run the concurrent sync at this nice level")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -163,6 +166,8 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
     with provider(scratch) as feeds, scratch_database(args.database_url, scratch) as database_url:
         bare_body = scratch / "bare.json"
         env = environment(database_url, scratch / "data", EVENTEYE_BENCH_BARE_BODY=str(bare_body))
+        if args.modules:
+            env["EVENTEYE_MODULES"] = args.modules
         if database_url.startswith("postgresql"):
             migrate(env)
         seeded = sync(env, f"{feeds}/seed.xml")
@@ -189,10 +194,11 @@ def measure(
     kwargs = {"duration": args.duration, "connections": args.connections, "scratch": scratch}
     loads: list[Load] = []
     for round_ in range(1, args.rounds + 1):
-        loads.append(wrk(base, ["/bench/bare"], f"bare endpoint (round {round_})", **kwargs))
+        loads.append(wrk(base, ["/bench/bare"], f"bare, first route (round {round_})", **kwargs))
+        loads.append(wrk(base, ["/bench/bare-here"], f"bare, at /search's place (round {round_})", **kwargs))
         loads.append(wrk(base, paths, f"/search (round {round_})", **kwargs))
     started = time.perf_counter()
-    syncing = start_sync(env, changed_feed)
+    syncing = start_sync(env, changed_feed, nice=args.sync_nice)
     time.sleep(1.0)
     during = wrk(base, paths, "/search during a sync", **kwargs)
     window_end = time.perf_counter() - started
@@ -205,13 +211,15 @@ def measure(
 
 
 def report(loads: list[Load], args: argparse.Namespace, sync_seconds: float, window_end: float, summary: str) -> None:
-    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, uvicorn with {args.workers} workers\n")
+    modules = args.modules or "all modules"
+    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, uvicorn with {args.workers} workers, {modules}\n")
     print("| run | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|")
     for load in loads:
         print(load.row())
-    bare = [x.rate for x in loads if x.label.startswith("bare")]
-    search = [x.rate for x in loads if x.label.startswith("/search (")]
-    print(f"\n/search / bare: {sum(search) / sum(bare):.0%} (same rounds)")
+    search = sum(x.rate for x in loads if x.label.startswith("/search ("))
+    for kind in ("bare, first route", "bare, at /search's place"):
+        bare = sum(x.rate for x in loads if x.label.startswith(kind))
+        print(f"\n/search / {kind}: {search / bare:.0%} (same rounds)")
     inside = "inside" if sync_seconds >= window_end else "NOT entirely inside"
     print(
         f"sync during the last run: {sync_seconds:.1f}s, the measured window (1s to {window_end:.1f}s) was {inside} it"

@@ -104,10 +104,11 @@ class SyncResult:
     returncode: int
 
 
-def start_sync(env: dict[str, str], url: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*EVENTEYE, "plans", "sync", "--url", url], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+def start_sync(env: dict[str, str], url: str, *, nice: int = 0) -> subprocess.Popen[str]:
+    command = [*EVENTEYE, "plans", "sync", "--url", url]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def finish_sync(process: subprocess.Popen[str], started: float) -> SyncResult:

@@ -23,6 +23,12 @@ FAST = {
 
 
 @pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """The app of these tests runs the plans module alone: no other module's background work."""
+    return make_settings(modules=("plans",))
+
+
+@pytest.fixture
 def provider() -> Iterator[FakeProvider]:
     with running_provider() as server:
         yield server

@@ -201,6 +201,7 @@ async def app_syncing_a_stalled_provider(
         "plans_provider_url": provider.url,
         "plans_provider_timeout": 10,
         "plans_sync_interval": 0.05,
+        "modules": ("plans",),
     }
     application = create_app(make_settings(**settings), engine=engine)
     async with (

@@ -79,4 +79,5 @@ async def test_bad_paging_is_a_422_naming_the_field(
 ) -> None:
     response = await client.get("/v1/plans/syncs", params=params, headers=admin_headers)
     assert response.status_code == 422
+    assert "data" not in response.json()  # the /v1 error shape, not the /search envelope
     assert [d["field"] for d in response.json()["error"]["details"]] == list(params)

@@ -21,7 +21,8 @@ def render_search_error(status: int, code: str, message: str, details: list[dict
     return Response(plans_service.render_error(code, message, details), status, media_type=JSON)
 
 
-search_router = APIRouter(tags=["plans"], route_class=envelope_route(render_search_error))
+router = APIRouter(tags=["plans"], route_class=envelope_route(render_search_error))
+"""The module's router: `/search` first and at the top (fewer routes to match), then `/v1/plans`."""
 v1_router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 SEARCH_PARAMETERS = [
@@ -41,7 +42,7 @@ SEARCH_PARAMETERS = [
 
 # The parameters are read from the query string by the service (which also refuses repeats), and
 # documented through ``openapi_extra``: the hot path resolves no FastAPI parameters at all.
-@search_router.get(
+@router.get(
     "/search",
     summary="Lists the plans that were ever available online in a time range",
     response_model=SearchResponse,
@@ -51,12 +52,12 @@ SEARCH_PARAMETERS = [
 async def search(request: Request, _: Public) -> Response:
     """Plans whose start is at or after `starts_at` and whose end is at or before `ends_at`, by start.
     Answers from this service's own store, whatever the provider is doing."""
-    query = plans_service.parse_search_query(request.query_params)
-    body = await request.app.state.runtime.extensions["plans"].search.search(query)
+    plans: plans_service.PlanSearch = request.app.state.runtime.extensions["plans"].search
+    body = await plans.search(plans.query_of(request.scope["query_string"]))
     return Response(body, media_type=JSON)
 
 
-@search_router.api_route("/search", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route("/search", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def search_other_methods(request: Request, _: Public) -> Response:
     """Other methods get the contract's envelope too, not the `/v1` error shape."""
     body = plans_service.render_error("method_not_allowed", f"{request.method} is not allowed; use GET", [])
@@ -75,6 +76,4 @@ async def list_syncs(
     return SyncRunList(runs=[SyncRunOut.model_validate(run, from_attributes=True) for run in runs])
 
 
-router = APIRouter()
-router.include_router(search_router)
 router.include_router(v1_router)

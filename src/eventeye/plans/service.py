@@ -22,6 +22,7 @@ from eventeye.plans.schemas import SearchQuery, parse_instant
 SEARCH_PARAMETERS = ("starts_at", "ends_at")
 RESPONSE_HEAD = b'{"data":{"events":['
 RESPONSE_TAIL = b']},"error":null}'
+MAX_REMEMBERED_QUERIES = 10_000
 
 
 class InvalidSearch(BadRequest):
@@ -70,6 +71,17 @@ class PlanSearch:
         self._versions = plans_repository.DataVersionReader(engine)
         self.gate = VersionGate(self._versions.read)
         self.cache = ResponseCache(cache_bytes)
+        self._queries: dict[bytes, SearchQuery] = {}
+
+    def query_of(self, query_string: bytes) -> SearchQuery:
+        """Parse a raw query string (``InvalidSearch`` when bad), remembering valid ones: most repeat."""
+        query = self._queries.get(query_string)
+        if query is None:
+            query = parse_search_query(QueryParams(query_string))
+            if len(self._queries) >= MAX_REMEMBERED_QUERIES:
+                self._queries.clear()
+            self._queries[query_string] = query
+        return query
 
     async def search(self, query: SearchQuery) -> bytes:
         """The rendered response for ``query``, never older than the last completed sync."""
