@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,14 @@ async def prepare_schema(runtime: Runtime) -> None:
         )
 
 
+def tune_collector() -> None:
+    """Batches of thousands of events allocate in bursts: collect the young generation less often
+    (a third of a worker's time went to it with the defaults), and keep what start-up loaded out of
+    full collections."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 @asynccontextmanager
 async def running(
     settings: Settings,
@@ -57,6 +66,8 @@ async def running(
         core_tasks = runtime.pipeline.tasks(wanted) + runtime.rules.tasks(wanted) + runtime.alerts.tasks(wanted)
         for spec in core_tasks + registry.tasks_for(roles):
             supervisor.start(spec)
+        if "worker" in roles:
+            tune_collector()
         logger.info(
             "eventeye started (%s) with tasks: %s", "+".join(sorted(roles)), ", ".join(supervisor.names) or "none"
         )

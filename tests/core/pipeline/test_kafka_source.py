@@ -72,14 +72,22 @@ def new_source(bus: KafkaBus, topic: str, group: str, **options: Any) -> KafkaIn
     return KafkaInboxSource(bus, [topic], module="things", parse=parse, group_id=group, partitions=2, **options)
 
 
+class _TooFew(Exception):
+    pass
+
+
 async def fetch(engine: AsyncEngine, source: KafkaInboxSource, count: int, *, limit: int = 100) -> Batch:
-    """Poll until ``count`` records are buffered, then fetch them in a transaction that commits."""
+    """Fetch once ``count`` records are ready, in a transaction that commits (earlier tries roll back)."""
     for _ in range(100):
-        async with write_transaction(engine) as conn:
-            batch = await source.fetch(conn, limit)
-        if batch is not None and len(_records(batch)) >= min(count, limit):
-            return batch
         await source.wait(0.1)
+        try:
+            async with write_transaction(engine) as conn:
+                batch = await source.fetch(conn, limit)
+                if batch is None or len(_records(batch)) < min(count, limit):
+                    raise _TooFew()
+        except _TooFew:
+            continue
+        return batch
     raise AssertionError(f"{count} records never came")
 
 
@@ -119,7 +127,7 @@ class TestEnvelopes:
 
         by_body = {e.body: e for e in envelopes}
         assert by_body[b'{"n": 1}'].id == given
-        assert by_body[b'{"n": 2}'].id.version == 5
+        assert by_body[b'{"n": 2}'].id.version == 8
         assert {e.id for e in again} == {e.id for e in envelopes}
         assert {(e.module, e.type, e.source) for e in envelopes} == {("things", "thing", f"kafka:{topic}")}
 

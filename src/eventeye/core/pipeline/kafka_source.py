@@ -6,19 +6,23 @@ pipeline.add_source("vehicles", source)   # a processor loop of its own in worke
 ```
 
 Each record becomes an envelope. Its id is the UUID in the record's ``id``
-header, or one derived from topic, partition, offset and timestamp, so that a
-record delivered again is the same event and is stored once. Offsets are
-committed only after the processor's transaction committed: at-least-once
-delivery plus idempotent writes. A record that cannot become an envelope is
-recorded in ``errors`` in that same transaction (and published to the
-dead-letter topic, when one is set); it never stops the consumer.
+header, or one derived from the record's timestamp and its place in the log
+(``record_event_id``), so that a record delivered again is the same event
+and is stored once. Offsets are committed only after the processor's
+transaction committed: at-least-once delivery plus idempotent writes. A
+record that cannot become an envelope is recorded in ``errors`` in that same
+transaction (and published to the dead-letter topic, when one is set); it
+never stops the consumer.
 
-Polling happens outside the processor's transaction (in ``wait``), so that
-no database transaction stays open while the broker has nothing to give.
+A background task polls and decodes ahead (up to two batches), so that
+reading the next batch overlaps storing the current one, and no database
+transaction stays open while the broker has nothing to give.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,12 +42,16 @@ from eventeye.core.pipeline.inbox import Batch
 
 logger = logging.getLogger("eventeye.inbox.kafka")
 
-RECORD_NAMESPACE = uuid.UUID("8a4f2c61-0b7e-5d3a-9c1f-6e2d4b8a7f30")
 ID_HEADER = "id"
 RAW_LIMIT = 8192
 MAX_RECORD_BYTES = 1024 * 1024
+AHEAD = 2
+"""Batches decoded ahead of the processor."""
 
 REJECTED = Counter("eventeye_kafka_records_rejected_total", "Records that could not become events", ["topic"])
+
+Place = tuple[str, int]
+Decoded = tuple[Record, Envelope | Rejection]
 
 
 class InvalidRecord(ValueError):
@@ -65,14 +73,22 @@ def fixed_type(type: str) -> RecordParser:
 
 
 def record_event_id(record: Record) -> uuid.UUID:
-    """The UUID of the record's ``id`` header, else a UUIDv5 of where the record sits in the log."""
+    """The UUID of the record's ``id`` header; else a deterministic, time-ordered one (UUIDv8).
+
+    Its first 48 bits are the record's timestamp in milliseconds (as in a
+    UUIDv7, so that ids of new records sort last and index inserts stay
+    local), the other 74 a SHA-1 of topic, partition and offset.
+    """
     for name, value in record.headers:
         if name == ID_HEADER:
             try:
                 return uuid.UUID(value.decode("ascii"))
             except (UnicodeDecodeError, ValueError):
                 break
-    return uuid.uuid5(RECORD_NAMESPACE, f"{record.topic}/{record.partition}/{record.offset}/{record.timestamp}")
+    digest = hashlib.sha1(f"{record.topic}/{record.partition}/{record.offset}".encode()).digest()
+    hashed = int.from_bytes(digest[:10])
+    bits = (record.timestamp & 0xFFFF_FFFF_FFFF) << 80 | 0x8 << 76 | (hashed >> 62 & 0xFFF) << 64
+    return uuid.UUID(int=bits | 0b10 << 62 | hashed & 0x3FFF_FFFF_FFFF_FFFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +126,20 @@ class KafkaInboxSource:
         self.max_records = max_records
         self._consumer: Consumer | None = None
         self._dead_letters: Publisher | None = None
-        self._buffer: list[Record] = []
-        self._next: dict[tuple[str, int], int] = {}
-        self._assigned: frozenset[tuple[str, int]] = frozenset()
+        self._reader: asyncio.Task[None] | None = None
+        self._buffer: list[Decoded] = []
+        self._inflight: list[Decoded] = []
+        self._next: dict[Place, int] = {}
+        self._assigned: frozenset[Place] = frozenset()
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._sources: dict[str, str] = {}
+        self._instant: tuple[int, datetime] = (0, datetime.fromtimestamp(0, UTC))
 
     # Lifecycle
 
     async def start(self) -> None:
-        """Create missing topics, join the group, and connect the dead-letter publisher."""
+        """Create missing topics, join the group, connect the dead-letter publisher, start reading."""
         await self.bus.ensure_topics(self.topics, partitions=self.partitions)
         consumer = self.bus.consumer(self.topics, group_id=self.group_id)
         await consumer.start()
@@ -126,14 +148,17 @@ class KafkaInboxSource:
             publisher = self.bus.publisher()
             await publisher.start()
             self._dead_letters = publisher
+        self._reader = asyncio.create_task(self._read_ahead(consumer), name=f"kafka-reader:{self.module}")
 
     async def close(self) -> None:
         """Leave the group; records fetched but not committed go to the other members."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
         consumer, self._consumer = self._consumer, None
         publisher, self._dead_letters = self._dead_letters, None
-        self._buffer.clear()
-        self._next.clear()
-        self._assigned = frozenset()
+        self._buffer, self._inflight, self._next, self._assigned = [], [], {}, frozenset()
         for client in (consumer, publisher):
             if client is not None:
                 try:
@@ -154,31 +179,29 @@ class KafkaInboxSource:
     ) -> None:
         await self.close()
 
-    def assignment(self) -> frozenset[tuple[str, int]]:
+    def assignment(self) -> frozenset[Place]:
         """The partitions this member reads now."""
         return self._consumer.assignment() if self._consumer is not None else frozenset()
 
     # InboxSource
 
     async def fetch(self, conn: AsyncConnection, limit: int) -> Batch | None:
-        if len(self._buffer) < limit:
-            await self._poll(limit - len(self._buffer), 0)
-        records = self._buffer[:limit]
-        if not records:
+        self._check_reader()
+        if self._inflight:  # a batch whose transaction failed: its records come first again
+            self._buffer[:0] = self._inflight
+            self._inflight = []
+        taken, self._buffer = self._buffer[:limit], self._buffer[limit:]
+        if not taken:
             return None
-        envelopes: list[Envelope] = []
-        rejected: list[tuple[Record, Rejection]] = []
-        for record in records:
-            decoded = self._decode(record)
-            if isinstance(decoded, Envelope):
-                envelopes.append(decoded)
-            else:
-                rejected.append((record, decoded))
+        self._inflight = taken
+        self._room.set()
+        envelopes = [decoded for _, decoded in taken if isinstance(decoded, Envelope)]
+        rejected = tuple((record, decoded) for record, decoded in taken if isinstance(decoded, Rejection))
         if rejected:
-            await pipeline_repository.insert_errors(
-                conn, rejections=[rejection for _, rejection in rejected], at=datetime.now(UTC)
-            )
-        return KafkaBatch(envelopes=envelopes, records=RecordBatch(tuple(records)), rejected=tuple(rejected))
+            rejections = [rejection for _, rejection in rejected]
+            await pipeline_repository.insert_errors(conn, rejections=rejections, at=datetime.now(UTC))
+        records = RecordBatch(tuple(record for record, _ in taken))
+        return KafkaBatch(envelopes=envelopes, records=records, rejected=rejected)
 
     async def settle(self, conn: AsyncConnection, batch: Batch) -> None:
         """Nothing to do in the transaction: the offsets are committed after it."""
@@ -186,9 +209,9 @@ class KafkaInboxSource:
     async def committed(self, batch: Batch) -> None:
         if not isinstance(batch, KafkaBatch):
             raise TypeError("a Kafka source settles only the batches it fetched")
+        self._inflight = []
         if batch.rejected:
             await self._publish_dead_letters(batch.rejected)
-        del self._buffer[: len(batch.records)]
         consumer = self._consumer
         if consumer is None:
             return
@@ -199,43 +222,77 @@ class KafkaInboxSource:
             logger.warning("committing offsets failed (%s); the records will be delivered again", exc)
 
     async def wait(self, max_wait: float) -> None:
-        """Poll until records come (the broker is asked for at most ``poll_wait`` seconds at a time)."""
-        if not self._buffer:
-            await self._poll(self.max_records, max(max_wait, self.poll_wait))
-
-    # Internals
-
-    async def _poll(self, max_records: int, wait: float) -> None:
-        consumer = self._consumer
-        if consumer is None:
-            raise BusError("the Kafka source is not started")
+        """Until records are ready (at most ``max_wait`` seconds, or ``poll_wait`` if longer)."""
+        self._check_reader()
+        if self._buffer or self._inflight:
+            return
+        self._arrived.clear()
         try:
-            batch = await consumer.poll(max_records=max_records, wait=wait)
-        except BusUnavailable as exc:
-            logger.warning("the broker is unavailable (%s)", exc)
-            return
-        self._note_assignment(consumer.assignment())
-        for record in batch:
-            place = (record.topic, record.partition)
-            if record.offset >= self._next.get(place, -1):
-                self._buffer.append(record)
-                self._next[place] = record.offset + 1
+            await asyncio.wait_for(self._arrived.wait(), max(max_wait, self.poll_wait))
+        except TimeoutError:
+            pass
 
-    def _note_assignment(self, assigned: frozenset[tuple[str, int]]) -> None:
-        """Log a change of partitions, and drop what was fetched from the ones that moved away."""
-        if assigned != self._assigned:
-            self._assigned = assigned
-            held = ", ".join(f"{topic}[{partition}]" for topic, partition in sorted(assigned)) or "none"
-            logger.info("%s reads partitions: %s", self.module, held)
-        if all(place in assigned for place in self._next):
+    # Reading ahead
+
+    def _check_reader(self) -> None:
+        reader = self._reader
+        if reader is None:
+            raise BusError("the Kafka source is not started")
+        if reader.done() and not reader.cancelled() and (error := reader.exception()) is not None:
+            raise error
+
+    async def _read_ahead(self, consumer: Consumer) -> None:
+        while True:
+            if len(self._buffer) >= AHEAD * self.max_records:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                batch = await consumer.poll(max_records=self.max_records, wait=self.poll_wait)
+            except BusUnavailable as exc:
+                logger.warning("the broker is unavailable (%s); polling again shortly", exc)
+                await asyncio.sleep(self.poll_wait)
+                continue
+            self._note_assignment(consumer.assignment())
+            if batch:
+                self._take(batch)
+
+    def _take(self, batch: RecordBatch) -> None:
+        seen = self._next
+        # Only after a rebalance can records come that are already buffered.
+        fresh = [r for r in batch if r.offset >= seen.get((r.topic, r.partition), -1)]
+        seen.update(batch.offsets())
+        self._buffer += [(record, self._decode(record)) for record in fresh]
+        self._arrived.set()
+
+    def _note_assignment(self, assigned: frozenset[Place]) -> None:
+        """Log a change of partitions, and drop what was read from the ones that moved away."""
+        if assigned == self._assigned:
             return
-        self._buffer = [record for record in self._buffer if (record.topic, record.partition) in assigned]
+        self._assigned = assigned
+        held = ", ".join(f"{topic}[{partition}]" for topic, partition in sorted(assigned)) or "none"
+        logger.info("%s reads partitions: %s", self.module, held)
+        self._buffer = [item for item in self._buffer if (item[0].topic, item[0].partition) in assigned]
         self._next = {place: offset for place, offset in self._next.items() if place in assigned}
+
+    # Decoding
+
+    def _received_at(self, timestamp: int) -> datetime:
+        # Records of one producer batch share their timestamp: convert it once.
+        if self._instant[0] != timestamp:
+            self._instant = (timestamp, datetime.fromtimestamp(timestamp / 1000, UTC))
+        return self._instant[1]
+
+    def _source(self, topic: str) -> str:
+        source = self._sources.get(topic)
+        if source is None:
+            source = self._sources[topic] = f"kafka:{topic}"[:150]
+        return source
 
     def _decode(self, record: Record) -> Envelope | Rejection:
         event_id = record_event_id(record)
-        received_at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
-        source = f"kafka:{record.topic}"[:150]
+        received_at = self._received_at(record.timestamp)
+        source = self._source(record.topic)
         try:
             if not record.value:
                 raise InvalidRecord("the record has no value", field="value")
@@ -254,7 +311,7 @@ class KafkaInboxSource:
                 raw=record.value[:RAW_LIMIT].decode("utf-8", "replace"),
                 received_at=received_at,
             )
-        return Envelope(id=event_id, module=self.module, type=type, source=source, received_at=received_at, body=body)
+        return Envelope(event_id, self.module, type, source, received_at, body)
 
     async def _publish_dead_letters(self, rejected: Sequence[tuple[Record, Rejection]]) -> None:
         publisher, topic = self._dead_letters, self.dead_letter_topic

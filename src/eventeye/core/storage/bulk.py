@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, Table, bindparam, func, literal, select
+from sqlalchemy import ARRAY, String, Table, Text, bindparam, func, literal, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.core.storage.dialects import insert_many_ignore_returning
+
+SEPARATOR = "\x1f"
 
 
 async def insert_columns_ignore(
@@ -46,10 +48,24 @@ async def insert_columns_ignore(
     return await _unnest_insert(conn, table, columns, constants, key)
 
 
+def _array(table: Table, name: str, values: Sequence[Any]) -> Any:
+    """One parameter holding a whole column: text joined with a separator it does not contain, else an array."""
+    column_type = table.c[name].type
+    if isinstance(column_type, String) and len(values) > 1:
+        try:
+            joined = SEPARATOR.join(values)
+        except TypeError:  # not all text
+            joined = ""
+        if joined.count(SEPARATOR) == len(values) - 1:
+            # The driver encodes one string instead of checking and encoding every element.
+            return func.string_to_array(bindparam(f"c_{name}", joined, type_=Text), SEPARATOR)
+    return bindparam(f"c_{name}", list(values), type_=ARRAY(column_type))
+
+
 async def _unnest_insert(
     conn: AsyncConnection, table: Table, columns: Mapping[str, Sequence[Any]], constants: Mapping[str, Any], key: str
 ) -> set[Any]:
-    arrays = [bindparam(f"c_{name}", list(values), type_=ARRAY(table.c[name].type)) for name, values in columns.items()]
+    arrays = [_array(table, name, values) for name, values in columns.items()]
     rows = func.unnest(*arrays).table_valued(*columns).render_derived(name="rows")
     shared = [literal(value, table.c[name].type) for name, value in constants.items()]
     source = select(*(rows.c[name] for name in columns), *shared)
