@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.core.pipeline.envelope import Envelope, Fact, Rejection
-from eventeye.core.pipeline.kafka_source import InvalidRecord
 from eventeye.core.pipeline.processor import HandlerContext, HandlerResult
 from eventeye.vehicles import repository as vehicles_repository
 from eventeye.vehicles.repository import Columns
 from eventeye.vehicles.schemas import DETECTION, MODULE
-from eventeye.vehicles.service import check_detection
+
+loads = orjson.loads
+Kept = tuple[Envelope, dict[str, Any]]
 
 
 def _reject(envelope: Envelope, field: str | None, reason: str) -> Rejection:
@@ -32,53 +35,53 @@ def _reject(envelope: Envelope, field: str | None, reason: str) -> Rejection:
 
 
 class VehiclesHandler:
-    """Stores detections in one bulk insert per batch; per detection only a parse and a few appends."""
+    """Stores detections in one bulk insert per batch; per detection only a parse and a few appends.
+
+    Bodies were checked before they became envelopes (at the door, or when the
+    Kafka record was read) and are canonical JSON; one that is not anyway is
+    rejected here, or fails its batch alone (and is quarantined).
+    """
 
     async def handle(self, conn: AsyncConnection, envelopes: Sequence[Envelope], ctx: HandlerContext) -> HandlerResult:
         result = HandlerResult()
         columns = Columns(ids=[], years=[], makes=[], models=[], categories=[])
-        kept: list[Envelope] = []
-        seen: set[object] = set()
+        kept: list[Kept] = []
         for envelope in envelopes:
-            if envelope.id in seen:
-                continue
             try:
-                year, make, model, category = check_detection(orjson.loads(envelope.body))
-            except orjson.JSONDecodeError:
-                result.rejected.append(_reject(envelope, "$", "not valid JSON"))
+                detection = loads(envelope.body)
+                year, make, model, category = (
+                    detection["Year"],
+                    detection["Make"],
+                    detection["Model"],
+                    detection["Category"],
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                result.rejected.append(_reject(envelope, "$", "not a detection (Year, Make, Model, Category)"))
                 continue
-            except InvalidRecord as exc:
-                result.rejected.append(_reject(envelope, exc.field, exc.reason))
-                continue
-            seen.add(envelope.id)
-            kept.append(envelope)
+            kept.append((envelope, detection))
             columns.ids.append(envelope.id)
             columns.years.append(year)
             columns.makes.append(make)
             columns.models.append(model)
             columns.categories.append(category)
         new = await vehicles_repository.insert_detections(conn, columns=columns, indexed_at=ctx.now)
-        if len(new) == len(kept):
-            await vehicles_repository.add_make_counts(conn, counts=Counter(columns.makes))
-            result.stored = [_fact(e, columns, i) for i, e in enumerate(kept)]
-            return result
-        fresh = [i for i, envelope in enumerate(kept) if envelope.id in new]
-        await vehicles_repository.add_make_counts(conn, counts=Counter(columns.makes[i] for i in fresh))
-        result.stored = [_fact(kept[i], columns, i) for i in fresh]
+        makes: Iterable[str] = columns.makes
+        if len(new) < len(kept):
+            kept = _first_of_new(kept, new)
+            makes = [detection["Make"] for _, detection in kept]
+        await vehicles_repository.add_make_counts(conn, counts=Counter(makes))
+        result.stored = [
+            Fact(envelope.id, MODULE, DETECTION, envelope.source, envelope.received_at, detection)
+            for envelope, detection in kept
+        ]
         return result
 
 
-def _fact(envelope: Envelope, columns: Columns, index: int) -> Fact:
-    return Fact(
-        event_id=envelope.id,
-        module=MODULE,
-        type=DETECTION,
-        source=envelope.source,
-        occurred_at=envelope.received_at,
-        attributes={
-            "Year": columns.years[index],
-            "Make": columns.makes[index],
-            "Model": columns.models[index],
-            "Category": columns.categories[index],
-        },
-    )
+def _first_of_new(kept: list[Kept], new: set[uuid.UUID]) -> list[Kept]:
+    """The detections just stored: ids in ``new``, each once (a batch may hold an id twice)."""
+    fresh = []
+    for envelope, detection in kept:
+        if envelope.id in new:
+            new.discard(envelope.id)
+            fresh.append((envelope, detection))
+    return fresh

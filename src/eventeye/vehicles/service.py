@@ -55,6 +55,25 @@ def parse_message(value: bytes) -> Any:
 
 def check_detection(data: Any) -> Detection:
     """``(Year, Make, Model, Category)`` of a parsed message, or ``InvalidRecord`` naming the field."""
+    # The common case in one go; anything else goes the slow way, which says what is wrong.
+    if type(data) is dict:
+        year, make, model, category = data.get("Year"), data.get("Make"), data.get("Model"), data.get("Category")
+        if type(year) is int and type(make) is str and type(model) is str and type(category) is str:
+            make, model, category = make.strip(), model.strip(), category.strip()
+            if (
+                YEAR_MIN <= year <= YEAR_MAX
+                and 0 < len(make) <= NAME_MAX
+                and 0 < len(model) <= NAME_MAX
+                and 0 < len(category) <= NAME_MAX
+                and "\x00" not in make
+                and "\x00" not in model
+                and "\x00" not in category
+            ):
+                return year, make, model, category
+    return _explain(data)
+
+
+def _explain(data: Any) -> Detection:
     if not isinstance(data, dict):
         raise InvalidRecord("expected an object with Year, Make, Model and Category", field="$")
     year = data.get("Year")
