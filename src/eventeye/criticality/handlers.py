@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+from typing import Any
 
+from eventeye.config import Settings
+from eventeye.core.pipeline.envelope import Fact, new_event_id
 from eventeye.core.runtime import Runtime
 from eventeye.core.storage.engine import read_transaction
 from eventeye.criticality import repository as criticality_repository
@@ -19,6 +23,9 @@ from eventeye.criticality.metrics import LatestGauge
 logger = logging.getLogger("eventeye.criticality")
 
 EXTENSION = "criticality"
+MODULE = "criticality"
+POLL = "poll"
+SILENT_CONSUMER_RULE = "criticality.silent-consumer"
 GAUGE_REFRESH_SECONDS = 5.0
 
 
@@ -44,3 +51,21 @@ async def keep_latest_gauge(runtime: Runtime, *, every: float = GAUGE_REFRESH_SE
         except Exception:  # a database hiccup must not stop the metrics
             logger.warning("could not refresh the criticality gauge", exc_info=True)
         await asyncio.sleep(every)
+
+
+def silent_consumer_rule(settings: Settings) -> dict[str, Any]:
+    """The default rule: a consumer app that has not polled for the consumer timeout, once per silence."""
+    return {
+        "name": SILENT_CONSUMER_RULE,
+        "kind": "absence",
+        "types": [POLL],
+        "key": ["app"],
+        "silence": settings.criticality_consumer_timeout.total_seconds(),
+    }
+
+
+def poll_fact(app_name: str, at: datetime) -> Fact:
+    """A consumer's poll, as the rules see it."""
+    return Fact(
+        event_id=new_event_id(), module=MODULE, type=POLL, source=app_name, occurred_at=at, attributes={"app": app_name}
+    )
