@@ -53,6 +53,9 @@ from plans_support import (
 
 BENCH_DIR = Path(__file__).resolve().parent
 WINDOWS = 200
+BARE_FIRST = "bare, first route"
+BARE_HERE = "bare, at /search's place"
+SEARCH = "/search"
 LUA = r"""
 local pool = {}
 local index = 0
@@ -85,10 +88,6 @@ class Load:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
-
-    def row(self) -> str:
-        errors = f"{self.non_2xx} non-2xx, {self.socket_errors} socket errors"
-        return f"| {self.label} | {self.rate:,.0f} | {self.p50_ms:.2f} | {self.p99_ms:.2f} | {errors} |"
 
 
 def wrk(base: str, paths: list[str], label: str, *, duration: int, connections: int, scratch: Path) -> Load:
@@ -146,10 +145,10 @@ def warm(base: str, paths: list[str]) -> list[bytes]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", help="a PostgreSQL server to create a scratch database on")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the three idle runs")
     parser.add_argument("--modules", help="EVENTEYE_MODULES of the API (default: all)")
     parser.add_argument("--sync-nice", type=int, default=0, help="run the concurrent sync at this nice level")
     args = parser.parse_args()
@@ -192,39 +191,80 @@ def measure(
     events = statistics.median(len(json.loads(b)["data"]["events"]) for b in bodies)
     print(f"queries: {len(paths)} one-day windows, median {events:.0f} plans / {len(typical)} bytes per answer")
     kwargs = {"duration": args.duration, "connections": args.connections, "scratch": scratch}
-    loads: list[Load] = []
-    for round_ in range(1, args.rounds + 1):
-        loads.append(wrk(base, ["/bench/bare"], f"bare, first route (round {round_})", **kwargs))
-        loads.append(wrk(base, ["/bench/bare-here"], f"bare, at /search's place (round {round_})", **kwargs))
-        loads.append(wrk(base, paths, f"/search (round {round_})", **kwargs))
+    kinds = {BARE_FIRST: ["/bench/bare"], BARE_HERE: ["/bench/bare-here"], SEARCH: paths}
+    runs: dict[str, list[Load]] = {kind: [] for kind in kinds}
+    for _ in range(args.rounds):
+        for kind, targets in kinds.items():
+            runs[kind].append(wrk(base, targets, kind, **kwargs))
+    print(sharing(base))
     started = time.perf_counter()
     syncing = start_sync(env, changed_feed, nice=args.sync_nice)
     time.sleep(1.0)
     during = wrk(base, paths, "/search during a sync", **kwargs)
     window_end = time.perf_counter() - started
     result = finish_sync(syncing, started)
-    loads.append(during)
-    report(loads, args, result.seconds, window_end, result.output.splitlines()[0])
+    report(runs, during, args, result.seconds, window_end, result.output.splitlines()[0])
     after = warm(base, paths)
     changed = sum(a != b for a, b in zip(after, bodies, strict=True))
     print(f"after the sync: {changed} of {len(paths)} answers changed (the caches followed the sync)")
 
 
-def report(loads: list[Load], args: argparse.Namespace, sync_seconds: float, window_end: float, summary: str) -> None:
-    modules = args.modules or "all modules"
-    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, uvicorn with {args.workers} workers, {modules}\n")
-    print("| run | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|")
-    for load in loads:
-        print(load.row())
-    search = sum(x.rate for x in loads if x.label.startswith("/search ("))
-    for kind in ("bare, first route", "bare, at /search's place"):
-        bare = sum(x.rate for x in loads if x.label.startswith(kind))
-        print(f"\n/search / {kind}: {search / bare:.0%} (same rounds)")
-    inside = "inside" if sync_seconds >= window_end else "NOT entirely inside"
-    print(
-        f"sync during the last run: {sync_seconds:.1f}s, the measured window (1s to {window_end:.1f}s) was {inside} it"
+def sharing(base: str) -> str:
+    """How many `/search` requests one data version read served, per worker (from its `/metrics`)."""
+    seen: dict[str, str] = {}
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for _ in range(20):
+            values = {}
+            for line in http.get("/metrics").text.splitlines():
+                for name in ("eventeye_plans_version_reads_total", 'eventeye_plans_search_cache_total{result="hit"}'):
+                    if line.startswith(name + " "):
+                        values[name] = float(line.split()[-1])
+            reads = values.get("eventeye_plans_version_reads_total", 0)
+            hits = values.get('eventeye_plans_search_cache_total{result="hit"}', 0)
+            if reads:
+                seen.setdefault(f"{reads:.0f}", f"{hits / reads:.1f} requests per version read ({hits:,.0f} hits)")
+    return "workers: " + "; ".join(seen.values())
+
+
+def summary(label: str, loads: list[Load]) -> tuple[float, str]:
+    rate = statistics.median(x.rate for x in loads)
+    p50 = statistics.median(x.p50_ms for x in loads)
+    p99 = statistics.median(x.p99_ms for x in loads)
+    errors = sum(x.non_2xx + x.socket_errors for x in loads)
+    rates = ", ".join(f"{x.rate:,.0f}" for x in loads)
+    return (
+        rate,
+        f"| {label} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {max(x.p99_ms for x in loads):.2f} | {errors} | {rates} |",
     )
-    print(f"sync: {summary}")
+
+
+def report(
+    runs: dict[str, list[Load]],
+    during: Load,
+    args: argparse.Namespace,
+    sync_seconds: float,
+    window_end: float,
+    sync_summary: str,
+) -> None:
+    modules = args.modules or "all modules"
+    setup = f"wrk -t1 -c{args.connections} -d{args.duration}s x {args.rounds} rounds"
+    print(f"\n{setup}, uvicorn {args.workers} workers, {modules}")
+    print(f"load average now: {os.getloadavg()[0]:.1f}\n")
+    print("| run | req/s (median) | p50 ms | p99 ms | worst p99 ms | errors | req/s of each round |")
+    print("|---|---|---|---|---|---|---|")
+    rates = {}
+    for kind, loads in runs.items():
+        rates[kind], row = summary(kind, loads)
+        print(row)
+    print(summary("/search during a sync", [during])[1])
+    for kind in (BARE_FIRST, BARE_HERE):
+        print(f"/search / {kind}: {rates[SEARCH] / rates[kind]:.0%}")
+    idle_p99 = statistics.median(x.p99_ms for x in runs[SEARCH])
+    rate_share, p99_share = during.rate / rates[SEARCH], during.p99_ms / idle_p99
+    print(f"during the sync: {rate_share:.0%} of the idle rate, p99 {p99_share:.0%} of idle")
+    inside = "inside" if sync_seconds >= window_end else "NOT entirely inside"
+    print(f"the sync (nice {args.sync_nice}) took {sync_seconds:.1f}s; window 1s to {window_end:.1f}s: {inside} it")
+    print(f"sync: {sync_summary}")
 
 
 if __name__ == "__main__":

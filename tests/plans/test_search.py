@@ -232,3 +232,23 @@ async def test_the_openapi_document_describes_search(client: httpx.AsyncClient) 
     ]
     assert {"200", "400", "500"} <= set(operation["responses"])
     assert set(paths["/search"]) == {"get"}
+
+
+def metric(text: str, name: str) -> float:
+    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")), 0.0)
+
+
+@pytest.mark.usefixtures("synced")
+async def test_cache_results_and_version_reads_are_counted_in_metrics(client: httpx.AsyncClient) -> None:
+    hits, misses, reads = (
+        'eventeye_plans_search_cache_total{result="hit"}',
+        'eventeye_plans_search_cache_total{result="miss"}',
+        "eventeye_plans_version_reads_total",
+    )
+    before = (await client.get("/metrics")).text
+    for _ in range(3):
+        assert (await client.get("/search", params={"ends_at": "2021-03-01T00:00:00Z"})).status_code == 200
+    after = (await client.get("/metrics")).text
+    assert metric(after, hits) - metric(before, hits) == 2
+    assert metric(after, misses) - metric(before, misses) == 1
+    assert metric(after, reads) - metric(before, reads) == 3  # one fresh read per request when they come one by one

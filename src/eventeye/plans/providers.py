@@ -25,6 +25,7 @@ from typing import IO, Literal
 import httpx
 
 from eventeye import __version__
+from eventeye.plans.metrics import CIRCUIT_OPEN
 
 SPOOL_MEMORY_BYTES = 1024 * 1024
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -94,11 +95,13 @@ class CircuitBreaker:
     def record_success(self) -> None:
         self._failures = 0
         self._opened_at = None
+        CIRCUIT_OPEN.set(0)
 
     def record_failure(self) -> None:
         self._failures += 1
         if self.state == "half_open" or self._failures >= self.threshold:
             self._opened_at = self._clock()
+            CIRCUIT_OPEN.set(1)
 
 
 @dataclass(frozen=True, slots=True)

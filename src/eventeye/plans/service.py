@@ -16,6 +16,7 @@ from eventeye.core.storage.engine import read_transaction
 from eventeye.errors import BadRequest, field_detail
 from eventeye.plans import repository as plans_repository
 from eventeye.plans.cache import ResponseCache, VersionGate
+from eventeye.plans.metrics import CACHE_HITS, CACHE_MISSES, VERSION_READS
 from eventeye.plans.repository import SyncRun
 from eventeye.plans.schemas import SearchQuery, parse_instant
 
@@ -69,7 +70,7 @@ class PlanSearch:
     def __init__(self, engine: AsyncEngine, *, cache_bytes: int) -> None:
         self.engine = engine
         self._versions = plans_repository.DataVersionReader(engine)
-        self.gate = VersionGate(self._versions.read)
+        self.gate = VersionGate(self._read_version)
         self.cache = ResponseCache(cache_bytes)
         self._queries: dict[bytes, SearchQuery] = {}
 
@@ -88,8 +89,14 @@ class PlanSearch:
         version = await self.gate.current()
         body = self.cache.get(query, version)
         if body is None:
-            body = await self.cache.load(query, version, lambda: self._render(query))
+            CACHE_MISSES.inc()
+            return await self.cache.load(query, version, lambda: self._render(query))
+        CACHE_HITS.inc()
         return body
+
+    async def _read_version(self) -> int:
+        VERSION_READS.inc()
+        return await self._versions.read()
 
     async def close(self) -> None:
         """Give back the connection held for version reads."""

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from eventeye.core.storage.engine import write_transaction
 from eventeye.plans import repository as plans_repository
 from eventeye.plans.feed import FeedError, FeedIssue, FeedPlan, FeedReader, check_well_formed
+from eventeye.plans.metrics import SYNC_RUNS, SYNC_SECONDS, SYNCED_PLANS
 from eventeye.plans.providers import ProviderClient, ProviderError
 from eventeye.plans.repository import SyncRun
 
@@ -145,6 +146,7 @@ class Syncer:
             run = await asyncio.shield(self._finish(run, counts, outcome, error))
         log = logger.info if outcome == "succeeded" else logger.warning
         log("plans sync %s: %s", outcome, error or _describe(run))
+        _observe(run)
         return run
 
     async def _apply(self, body: IO[bytes], counts: Counts, seen_at: datetime, lost: asyncio.Event) -> None:
@@ -253,6 +255,14 @@ def _row(key: uuid.UUID, provider: str, plan: FeedPlan, seen_at: datetime) -> di
         "last_seen_at": seen_at,
         "updated_at": seen_at,
     }
+
+
+def _observe(run: SyncRun) -> None:
+    SYNC_RUNS.labels(run.outcome).inc()
+    if run.finished_at is not None:
+        SYNC_SECONDS.observe((run.finished_at - run.started_at).total_seconds())
+    for kind in ("new", "updated", "unchanged", "invalid", "offline"):
+        SYNCED_PLANS.labels(kind).inc(getattr(run, kind))
 
 
 def _describe(run: SyncRun) -> str:
