@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     kafka_session_timeout: Duration = timedelta(seconds=10)
     kafka_heartbeat_interval: Duration = timedelta(seconds=3)
     kafka_fetch_max_wait: Duration = Field(
-        default=timedelta(milliseconds=100), description="Upper bound on consume latency with brokers that hold fetches"
+        default=timedelta(milliseconds=50), description="Upper bound on consume latency with brokers that hold fetches"
     )
     kafka_dead_letter_topic: str | None = Field(
         default=None, description="Also publish records that cannot become events here (they always land in errors)"

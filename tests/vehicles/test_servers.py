@@ -198,8 +198,11 @@ class TestAlertStream:
 
                 await produce(bus, topic, orjson.dumps(F150), orjson.dumps({**LAND_CRUISER, "Make": "Jeep"}))
                 await wait_stored(engine, 4)
-                resumed = {**headers, "Last-Event-ID": first["id"]}
-                async with sse(http, f"{server.url}/alerts", resumed) as frames:
+                # As a browser's EventSource would: a stream token in the query, the last id in the header.
+                issued = await http.post(f"{server.url}/v1/alerts/stream-token", headers=headers)
+                assert issued.status_code == 200, issued.text
+                url = f"{server.url}/alerts?token={issued.json()['token']}"
+                async with sse(http, url, {"Last-Event-ID": first["id"]}) as frames:
                     missed = await asyncio.wait_for(frames.get(), 10)
                     await asyncio.sleep(0.5)
                     assert frames.empty()
