@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from eventeye.activity import aggregate_events, ingest_events
+from eventeye.activity import aggregate_events, bulk, ingest_events
 from eventeye.config import Settings
 from eventeye.core.storage.tables import errors
 from tests.activity.conftest import at, find, load_events
@@ -103,6 +104,36 @@ class TestLoader:
             "line 4: type: 'horse' is not one of pedestrian, bicycle, car, truck, van",
         ]
         assert (await find(engine, camera_id="door"))["people"] == [(at("18:30:30"), at("18:31:00"))]
+
+
+async def load_path(engine: AsyncEngine, path: Path, format: bulk.Format) -> bulk.LoadReport:
+    with path.open("rb") as handle, io.TextIOWrapper(handle, newline="") as text:
+        reader = bulk.file_reader(handle, text, format, bulk.latest_allowed(timedelta(minutes=5)))
+        return await bulk.load(engine, reader, chunk_size=2)
+
+
+class TestUnreadableLines:
+    async def test_a_csv_line_the_parser_refuses_is_one_bad_row(self, engine: AsyncEngine, tmp_path: Path) -> None:
+        path = tmp_path / "big.csv"
+        lines = [f"2024-05-01T{clock}Z,car" for clock in CARS]
+        lines.insert(2, "x" * 200_000 + ",car")
+        path.write_text("\n".join(lines) + "\n")
+        report = await load_path(engine, path, "csv")
+        assert (report.stored, report.rejected) == (len(CARS), 1)
+        assert report.problems == ["line 3: $: not valid CSV: field larger than field limit (131072)"]
+        assert (await find(engine))["vehicles"] == THREE_PERIODS
+
+    async def test_an_ndjson_line_that_is_not_json_is_one_bad_row(self, engine: AsyncEngine, tmp_path: Path) -> None:
+        path = tmp_path / "cars.ndjson"
+        lines = [orjson.dumps({"time": f"2024-05-01T{c}Z", "type": "car"}).decode() for c in CARS]
+        lines[4:4] = ['{"time": "2024-05-01T18:32:00Z", "type": ', "[1, 2]"]
+        path.write_text("\n".join(lines) + "\n")
+        report = await load_path(engine, path, "ndjson")
+        assert (report.stored, report.rejected) == (len(CARS), 2)
+        assert report.problems[0].startswith("line 5: $: not valid JSON: ")
+        assert report.problems[1] == "line 6: $: must be a JSON object"
+        kinds = [kind for kind, _, _ in await recorded_errors(engine)]
+        assert kinds == ["malformed", "malformed"]
 
 
 class TestPythonApi:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -68,7 +68,17 @@ class LoadReport:
             self.problems.append(f"line {line}: {problem.field}: {problem.reason}")
 
 
-def _check_row(row: Sequence[Any], latest: int) -> Detection | Problem:
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A line the CSV or JSON parser could not read."""
+
+    reason: str
+    text: str = ""
+
+
+def _check_row(row: Sequence[Any] | Unreadable, latest: int) -> Detection | Problem:
+    if isinstance(row, Unreadable):
+        return Problem("malformed", "$", row.reason)
     if len(row) == 2:
         return check(row[0], row[1], None, latest)
     if len(row) == 3:
@@ -77,6 +87,8 @@ def _check_row(row: Sequence[Any], latest: int) -> Detection | Problem:
 
 
 def _check_mapping(item: Any, latest: int) -> Detection | Problem:
+    if isinstance(item, Unreadable):
+        return Problem("malformed", "$", item.reason)
     if not isinstance(item, dict):
         return Problem("malformed", "$", "must be a JSON object")
     if not FIELDS.issuperset(item):
@@ -147,7 +159,7 @@ class Reader:
         self.position: Callable[[], int] = lambda: self.line
 
     def next_chunk(self, size: int) -> Chunk | None:
-        rows = list(islice(self.rows, size))
+        rows = self._take(size)
         if not rows:
             return None
         detections, problems = self.parse(rows, self.latest, self.line)
@@ -155,8 +167,19 @@ class Reader:
         detections.sort(key=itemgetter(1))
         return Chunk(periods.flag(detections), problems, self.position())
 
+    def _take(self, size: int) -> list[Any]:
+        rows: list[Any] = []
+        while True:
+            try:
+                rows.extend(islice(self.rows, size - len(rows)))  # what was read before an error stays
+                return rows
+            except csv.Error as exc:  # e.g. a field over the size limit: that line only
+                rows.append(Unreadable(f"not valid CSV: {exc}"))
+
 
 def _raw(row: Any) -> str:
+    if isinstance(row, Unreadable):
+        return row.text
     if isinstance(row, list | tuple):
         return ",".join(str(part) for part in row)
     return orjson.dumps(row, default=str).decode()
@@ -167,8 +190,8 @@ def _ndjson_rows(handle: IO[bytes]) -> Iterator[Any]:
         if line.strip():
             try:
                 yield orjson.loads(line)
-            except orjson.JSONDecodeError:
-                yield line.decode("utf-8", "replace").rstrip("\n")
+            except orjson.JSONDecodeError as exc:
+                yield Unreadable(f"not valid JSON: {exc}", line.decode("utf-8", "replace").rstrip("\n"))
 
 
 def file_reader(handle: IO[bytes], text: IO[str], format: Format, latest: int) -> Reader:
@@ -177,17 +200,16 @@ def file_reader(handle: IO[bytes], text: IO[str], format: Format, latest: int) -
         reader = Reader(_ndjson_rows(handle), checking(_check_mapping), latest)
     else:
         rows = csv.reader(text)
-        first = next(rows, None)
-        header = first is not None and [cell.strip() for cell in first[:2]] == ["time", "type"]
-        rows_with_first = rows if header or first is None else _prepend(first, rows)
+        try:
+            first: list[str] | Unreadable | None = next(rows, None)
+        except csv.Error as exc:
+            first = Unreadable(f"not valid CSV: {exc}")
+        header = isinstance(first, list) and [cell.strip() for cell in first[:2]] == ["time", "type"]
+        # chain, not a generator: it goes on reading after a line the parser refused
+        rows_with_first = rows if header or first is None else chain([first], rows)
         reader = Reader(rows_with_first, parse_csv_rows, latest, first_line=2 if header else 1)
     reader.position = handle.tell
     return reader
-
-
-def _prepend(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
-    yield first
-    yield from rest
 
 
 def iterable_reader(events: Iterable[Any], latest: int) -> Reader:

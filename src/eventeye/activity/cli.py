@@ -13,7 +13,6 @@ from tqdm import tqdm
 from eventeye.activity import bulk
 from eventeye.activity import repository as activity_repository
 from eventeye.config import Settings
-from eventeye.core.storage.engine import write_transaction
 from eventeye.process import running
 
 app = typer.Typer(help="The activity module: video detections.", no_args_is_help=True)
@@ -48,8 +47,9 @@ async def _load(
                 chunk_size=chunk_size,
                 progress=progress,
             )
-        async with write_transaction(runtime.engine) as conn:
-            await activity_repository.analyze(conn)
+        async with runtime.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await activity_repository.vacuum_analyze(conn)
         return report
 
 

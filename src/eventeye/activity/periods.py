@@ -71,34 +71,37 @@ class Flagged:
 
 def flag(batch: Sequence[Detection], gap: int = DEFAULT_GAP_US) -> Flagged:
     """Boundary flags of ``batch`` (sorted by time) computed from the batch alone."""
-    ends = _ends(batch, gap)
+    # Per group, camera -> (latest time, its flag): plain string keys, no tuple to build per row.
+    before: tuple[dict[str, tuple[int, bool]], ...] = ({}, {})
+    firsts: dict[Key, int] = {}
     rows: list[FlaggedRow] = []
     append = rows.append
-    before: dict[Key, tuple[int, bool]] = {}
-    firsts: dict[Key, int] = {}
-    for index, (camera_id, time_us, kind, group) in enumerate(batch):
-        key = (camera_id, group)
-        previous = before.get(key)
+    for (camera_id, time_us, kind, group), ends in zip(batch, _ends(batch, gap), strict=True):
+        seen = before[group]
+        previous = seen.get(camera_id)
         if previous is None:
             starts = True
-            firsts[key] = time_us
+            firsts[(camera_id, group)] = time_us
+        elif previous[0] == time_us:
+            starts = previous[1]
         else:
-            starts = previous[1] if previous[0] == time_us else time_us - previous[0] >= gap
-        before[key] = (time_us, starts)
-        append((camera_id, time_us, kind, group, starts, ends[index]))
-    return Flagged(rows, {key: Span(firsts[key], last) for key, (last, _) in before.items()})
+            starts = time_us - previous[0] >= gap
+        seen[camera_id] = (time_us, starts)
+        append((camera_id, time_us, kind, group, starts, ends))
+    spans = {(camera, group): Span(first, before[group][camera][0]) for (camera, group), first in firsts.items()}
+    return Flagged(rows, spans)
 
 
 def _ends(batch: Sequence[Detection], gap: int) -> list[bool]:
     ends = [True] * len(batch)
-    after: dict[Key, tuple[int, bool]] = {}
+    after: tuple[dict[str, tuple[int, bool]], ...] = ({}, {})
     for index in range(len(batch) - 1, -1, -1):
         camera_id, time_us, _, group = batch[index]
-        key = (camera_id, group)
-        following = after.get(key)
+        seen = after[group]
+        following = seen.get(camera_id)
         if following is not None:
             ends[index] = following[1] if following[0] == time_us else following[0] - time_us >= gap
-        after[key] = (time_us, ends[index])
+        seen[camera_id] = (time_us, ends[index])
     return ends
 
 

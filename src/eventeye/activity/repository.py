@@ -228,7 +228,8 @@ async def find_periods(
     return sorted((row[0], row[1], row[2]) for row in await conn.execute(statement))
 
 
-async def analyze(conn: AsyncConnection) -> None:
-    """Refresh the planner's statistics after a large load (PostgreSQL; SQLite plans from the indexes)."""
+async def vacuum_analyze(conn: AsyncConnection) -> None:
+    """After a large load on PostgreSQL (``conn`` in autocommit): mark the new pages all-visible, so that
+    periods are read from the indexes alone, and refresh the planner's statistics. SQLite needs neither."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text(f"ANALYZE {detections.name}"))
+        await conn.execute(text(f"VACUUM (ANALYZE) {detections.name}"))

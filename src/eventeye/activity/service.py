@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
@@ -67,7 +67,7 @@ def check(time: Any, type: Any, camera_id: Any, latest: int) -> Detection | Prob
     return (camera_id, time_us, kind, GROUP_OF_KIND[kind])
 
 
-def latest_allowed(now: datetime, skew: Any) -> int:
+def latest_allowed(now: datetime, skew: timedelta) -> int:
     """The latest acceptable detection time: now plus the allowed clock skew."""
     return periods.to_micros(now + skew)
 
