@@ -17,8 +17,8 @@ for comparison. Phases:
    202 to queryable (rows counted in ``web_events`` every 10 ms on a
    connection of the benchmark's own);
 6. 1,000,000 events bulk-loaded into ``web_events`` (COPY / executemany,
-   not through HTTP), then ``GET /v1/sessions/{id}/events`` for random
-   sessions of 50 events.
+   not through HTTP), then ``GET /v1/sessions/{id}/events`` for 200 random
+   sessions of 50 events, and the same SQL alone on a connection of our own.
 
 wrk runs with one thread; the paced phases run in a separate asyncio
 process. With ``--profile DIR`` py-spy records the server (``--gil``) during
@@ -46,7 +46,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 
 from ingest_report import print_report, profile_summary  # noqa: E402
-from ingest_store import Database, bulk_load, fresh_postgres, sessions_of  # noqa: E402
+from ingest_store import Database, bulk_load, fresh_postgres, session_query_seconds, sessions_of  # noqa: E402
 from ingest_wrk import available as wrk_available  # noqa: E402
 from ingest_wrk import run_wrk  # noqa: E402
 
@@ -265,6 +265,7 @@ def query_one_session(url: str, read_key: str, db: Database, events: int, sample
                 raise RuntimeError(f"session {session}: {page.status_code} {page.text[:200]}")
             if index >= 20:  # the first 20 warm the caches
                 latencies.append(elapsed)
+    sql = sorted(session_query_seconds(db, picks)[20:])
     latencies.sort()
     return {
         "stored": stored,
@@ -272,6 +273,8 @@ def query_one_session(url: str, read_key: str, db: Database, events: int, sample
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "max_ms": latencies[-1] * 1000,
+        "sql_p50_ms": sql[len(sql) // 2] * 1000,
+        "sql_p99_ms": sql[int(len(sql) * 0.99) - 1] * 1000,
     }
 
 

@@ -66,6 +66,7 @@ def _lines(r: dict[str, Any]) -> list[str]:
         f"one session (50 events) among {query['stored']:,} events: p50 {query['p50_ms']:.1f} ms, "
         f"p99 {query['p99_ms']:.1f} ms, max {query['max_ms']:.1f} ms "
         f"(bulk load {query['load_s']:.0f} s) -> {_verdict(query['p99_ms'] < TARGETS['session_query_ms'])}",
+        f"  the SQL alone: p50 {query['sql_p50_ms']:.2f} ms, p99 {query['sql_p99_ms']:.2f} ms",
     ]
 
 

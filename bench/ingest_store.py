@@ -50,6 +50,28 @@ class Database:
         return list(row)
 
 
+SESSION_QUERY = "SELECT * FROM web_events WHERE session_id = {} ORDER BY occurred_at, id LIMIT 1000"
+
+
+def session_query_seconds(db: Database, sessions: list[str]) -> list[float]:
+    """The SQL alone of ``GET /v1/sessions/{id}/events``, timed for each session on a connection of our own."""
+    timings = []
+    if db.kind == "sqlite":
+        with sqlite3.connect(db.path, timeout=30) as conn:
+            for session in sessions:
+                started = time.perf_counter()
+                conn.execute(SESSION_QUERY.format("?"), (session,)).fetchall()
+                timings.append(time.perf_counter() - started)
+        return timings
+    with psycopg2.connect(db.url) as conn, conn.cursor() as cursor:
+        for session in sessions:
+            started = time.perf_counter()
+            cursor.execute(SESSION_QUERY.format("%s"), (session,))
+            cursor.fetchall()
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
 @contextmanager
 def app_counter(kind: str, url: str, app: str) -> Iterator[Callable[[], int]]:
     """A function counting the stored events of ``app``, on one autocommit connection (sees each new commit)."""
