@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.config import Settings
-from eventeye.core.bus import KafkaBus
+from eventeye.core.bus import KafkaBus, KafkaTimeouts
 from tests.conftest import login_headers
 from tests.core.conftest import running_app
+from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.server import free_port
 from tests.vehicles.conftest import (
     CIVIC,
@@ -151,3 +152,21 @@ async def admin(client: httpx.AsyncClient) -> dict[str, str]:
     created = await client.post("/users", json={"username": "root", "password": "a long enough password"})
     assert created.status_code == 201, created.text
     return await login_headers(client, "root", "a long enough password")
+
+
+class TestBrokerRestart:
+    async def test_indexing_resumes_when_the_broker_comes_back(
+        self, make_settings: Callable[..., Settings], private_kafka_broker: TansuBroker, engine: AsyncEngine
+    ) -> None:
+        servers = private_kafka_broker.bootstrap_servers
+        settings = make_settings(kafka_bootstrap_servers=servers, **kafka_names(), **FAST_KAFKA)
+        topic = settings.vehicles_detections_topic
+        bus = KafkaBus(settings, timeouts=KafkaTimeouts(session=1.0, heartbeat=0.2, fetch_max_wait=0.02))
+        async with running_app(settings, engine=engine):
+            await produce(bus, topic, orjson.dumps(LAND_CRUISER))
+            await wait_stored(engine, 1)
+
+            private_kafka_broker.restart()  # tansu keeps nothing: the topic and the group start over
+            await produce(bus, topic, orjson.dumps(CIVIC), orjson.dumps(F150))
+
+            assert await wait_stored(engine, 3, within=60) == 3

@@ -1,4 +1,4 @@
-"""Processing detections: validate, store idempotently on the envelope id, count per make, hand facts to the rules."""
+"""Processing detections: store them idempotently on the envelope id, count per make, hand facts to the rules."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from eventeye.vehicles import repository as vehicles_repository
 from eventeye.vehicles.repository import Columns
 from eventeye.vehicles.schemas import DETECTION, MODULE
 
-loads = orjson.loads
 Kept = tuple[Envelope, dict[str, Any]]
 
 
@@ -48,7 +47,7 @@ class VehiclesHandler:
         kept: list[Kept] = []
         for envelope in envelopes:
             try:
-                detection = loads(envelope.body)
+                detection = orjson.loads(envelope.body)
                 year, make, model, category = (
                     detection["Year"],
                     detection["Make"],
