@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,7 @@ from eventeye.vehicles.repository import Columns
 from eventeye.vehicles.schemas import DETECTION, MODULE
 
 Kept = tuple[Envelope, dict[str, Any]]
+COUNT_SHARDS = 8
 
 
 def _reject(envelope: Envelope, field: str | None, reason: str) -> Rejection:
@@ -68,7 +70,7 @@ class VehiclesHandler:
         if len(new) < len(kept):
             kept = _first_of_new(kept, new)
             makes = [detection["Make"] for _, detection in kept]
-        await vehicles_repository.add_make_counts(conn, counts=Counter(makes))
+        await vehicles_repository.add_make_counts(conn, counts=Counter(makes), shard=random.randrange(COUNT_SHARDS))
         result.stored = [
             Fact(envelope.id, MODULE, DETECTION, envelope.source, envelope.received_at, detection)
             for envelope, detection in kept

@@ -53,19 +53,20 @@ async def insert_detections(conn: AsyncConnection, *, columns: Columns, indexed_
     )
 
 
-async def add_make_counts(conn: AsyncConnection, *, counts: Mapping[str, int]) -> None:
-    """Add ``counts`` (new detections per make) to the running totals."""
+async def add_make_counts(conn: AsyncConnection, *, counts: Mapping[str, int], shard: int) -> None:
+    """Add ``counts`` (new detections per make) to the running totals, in ``shard``."""
     if not counts:
         return
     current = vehicles_make_counts.c
     statement = upsert(
         conn,
         vehicles_make_counts,
-        conflict=["make"],
+        conflict=["make", "shard"],
         update=lambda new: {"detections": current.detections + new.detections},
     )
     # Sorted so that concurrent workers lock the same rows in the same order.
-    await conn.execute(statement, [{"make": make, "detections": counts[make]} for make in sorted(counts)])
+    rows = [{"make": make, "shard": shard, "detections": counts[make]} for make in sorted(counts)]
+    await conn.execute(statement, rows)
 
 
 async def count_detections(conn: AsyncConnection) -> int:
@@ -91,8 +92,9 @@ async def count_by_make(
     """Detections per make, most first (ties by make); indexed in ``[start, end)`` when given."""
     if start is None and end is None:
         counts = vehicles_make_counts.c
-        statement: Any = select(counts.make, counts.detections).where(counts.detections > 0)
-        statement = statement.order_by(counts.detections.desc(), counts.make)
+        total = func.sum(counts.detections).label("n")
+        statement: Any = select(counts.make, total).group_by(counts.make).having(total > 0)
+        statement = statement.order_by(total.desc(), counts.make)
     else:
         table = vehicles_detections.c
         conditions: list[ColumnElement[bool]] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Uuid
+from sqlalchemy import BigInteger, Column, Index, Integer, SmallInteger, String, Table, Uuid
 
 from eventeye.core.storage.tables import metadata
 from eventeye.core.storage.types import UTCDateTime
@@ -21,9 +21,12 @@ vehicles_detections = Table(
 )
 
 # Kept in the transaction that stores the detections, so /stats and totals need no full scan.
+# Each batch adds to one of a few shards of a make's count, so that concurrent workers seldom
+# wait on each other's row locks; a make's count is the sum of its shards.
 vehicles_make_counts = Table(
     "vehicles_make_counts",
     metadata,
     Column("make", String(100), primary_key=True),
+    Column("shard", SmallInteger, primary_key=True),
     Column("detections", BigInteger, nullable=False),
 )

@@ -37,8 +37,9 @@ def upgrade() -> None:
     op.create_table(
         "vehicles_make_counts",
         sa.Column("make", sa.String(100), nullable=False),
+        sa.Column("shard", sa.SmallInteger, nullable=False),
         sa.Column("detections", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("make", name="pk_vehicles_make_counts"),
+        sa.PrimaryKeyConstraint("make", "shard", name="pk_vehicles_make_counts"),
     )
 
 
