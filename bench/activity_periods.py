@@ -90,10 +90,10 @@ async def compare(engine: AsyncEngine, camera: str, repeat: int) -> Periods:
 
 
 async def explain(engine: AsyncEngine, camera: str) -> None:
-    statement = activity_repository.periods_statement(
+    statement, params = activity_repository.periods_statement(
         camera_id=camera, start=None, end=None, gap=DEFAULT_GAP_US, stored=True
     )
-    compiled = statement.compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
+    compiled = statement.params(**params).compile(engine.sync_engine, compile_kwargs={"literal_binds": True})
     for name, sql in (("eventeye (stored)", str(compiled)), ("LAG baseline", str(LAG_BASELINE))):
         sql = sql.replace(":gap", str(DEFAULT_GAP_US)).replace(":camera", f"'{camera}'")
         async with engine.connect() as conn:

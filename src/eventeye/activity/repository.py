@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -13,7 +14,9 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     SmallInteger,
+    String,
     Subquery,
+    Update,
     bindparam,
     case,
     exists,
@@ -39,33 +42,45 @@ LOCK_NAMESPACE = 0x61637476  # "actv": this module's advisory locks on PostgreSQ
 _SQLITE_INSERT = f"INSERT INTO activity_detections ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
+# Statements are built once (with bind parameters) where the same ones run on every call: building
+# and keying a statement costs more than running it on the real-time path.
+_LOCK = text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:camera))")
+LATEST_PER_STATEMENT = 100
+
+
 async def lock_cameras(conn: AsyncConnection, *, cameras: Iterable[str]) -> None:
     """Serialise writers of the same cameras until the transaction ends (SQLite has one writer anyway)."""
     if conn.dialect.name != "postgresql":
         return
-    statement = text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:camera))")
     for camera in sorted(set(cameras)):  # a fixed order: no deadlocks between writers
-        await conn.execute(statement, {"namespace": LOCK_NAMESPACE, "camera": camera})
+        await conn.execute(_LOCK, {"namespace": LOCK_NAMESPACE, "camera": camera})
+
+
+@lru_cache(maxsize=LATEST_PER_STATEMENT)
+def _latest_statement(count: int) -> CompoundSelect[Any]:
+    """The latest time of ``count`` keys (``camera_<i>``, ``group_<i>``): one index probe each."""
+    column = detections.c
+    selects = []
+    for index in range(count):
+        camera, group = bindparam(f"camera_{index}", type_=String), bindparam(f"group_{index}", type_=SmallInteger)
+        latest = select(column.time_us).where(column.camera_id == camera, column.grp == group)
+        latest = latest.order_by(column.time_us.desc()).limit(1)
+        selects.append(select(camera.label("camera_id"), group.label("grp"), latest.scalar_subquery().label("time_us")))
+    return union_all(*selects)
 
 
 async def latest_times(conn: AsyncConnection, *, keys: Iterable[Key]) -> dict[Key, int]:
     """The latest stored time of each (camera, group), for those that have one."""
-    selects = [
-        select(
-            literal(camera).label("camera_id"),
-            literal(group).label("grp"),
-            select(detections.c.time_us)
-            .where(detections.c.camera_id == camera, detections.c.grp == group)
-            .order_by(detections.c.time_us.desc())
-            .limit(1)
-            .scalar_subquery()
-            .label("time_us"),
-        )
-        for camera, group in sorted(set(keys))
-    ]
+    ordered = sorted(set(keys))
     latest: dict[Key, int] = {}
-    for start in range(0, len(selects), 200):
-        rows = await conn.execute(union_all(*selects[start : start + 200]))
+    for start in range(0, len(ordered), LATEST_PER_STATEMENT):
+        part = ordered[start : start + LATEST_PER_STATEMENT]
+        params = {
+            f"{name}_{index}": value
+            for index, key in enumerate(part)
+            for name, value in zip(("camera", "group"), key, strict=True)
+        }
+        rows = await conn.execute(_latest_statement(len(part)), params)
         latest.update({(row.camera_id, row.grp): row.time_us for row in rows if row.time_us is not None})
     return latest
 
@@ -110,12 +125,10 @@ def _neighbour(low: ColumnElement[int], high: ColumnElement[int]) -> ColumnEleme
     )
 
 
-async def settle(conn: AsyncConnection, *, ranges: Sequence[SettleRange], gap: int) -> None:
-    """Re-check the boundary flags of the flagged rows in ``ranges`` against their stored neighbours."""
-    if not ranges:
-        return
+def _settle_statement() -> Update:
     column = detections.c
-    statement = (
+    gap = bindparam("gap", type_=BigInteger)
+    return (
         update(detections)
         .where(
             column.camera_id == bindparam("b_camera"),
@@ -124,20 +137,30 @@ async def settle(conn: AsyncConnection, *, ranges: Sequence[SettleRange], gap: i
             EDGE,
         )
         .values(
-            starts=~_neighbour(column.time_us - literal(gap, BigInteger), column.time_us),
-            ends=~_neighbour(column.time_us, column.time_us + literal(gap, BigInteger)),
+            starts=~_neighbour(column.time_us - gap, column.time_us),
+            ends=~_neighbour(column.time_us, column.time_us + gap),
         )
     )
-    params = [{"b_camera": r.camera_id, "b_group": r.group, "b_low": r.low, "b_high": r.high} for r in ranges]
-    await conn.execute(statement, params)
 
 
-def _in_range(camera_id: str, start: int | None, end: int | None) -> list[ColumnElement[bool]]:
-    conditions = [detections.c.camera_id == camera_id]
-    if start is not None:
-        conditions.append(detections.c.time_us >= start)
-    if end is not None:
-        conditions.append(detections.c.time_us < end)
+_SETTLE = _settle_statement()
+
+
+async def settle(conn: AsyncConnection, *, ranges: Sequence[SettleRange], gap: int) -> None:
+    """Re-check the boundary flags of the flagged rows in ``ranges`` against their stored neighbours."""
+    if ranges:
+        params = [
+            {"b_camera": r.camera_id, "b_group": r.group, "b_low": r.low, "b_high": r.high, "gap": gap} for r in ranges
+        ]
+        await conn.execute(_SETTLE, params)
+
+
+def _in_range(bounded_start: bool, bounded_end: bool) -> list[ColumnElement[bool]]:
+    conditions = [detections.c.camera_id == bindparam("camera_id", type_=String)]
+    if bounded_start:
+        conditions.append(detections.c.time_us >= bindparam("start_us", type_=BigInteger))
+    if bounded_end:
+        conditions.append(detections.c.time_us < bindparam("end_us", type_=BigInteger))
     return conditions
 
 
@@ -158,12 +181,12 @@ def _stored_edges(where: list[ColumnElement[bool]]) -> Subquery:
     return flagged.distinct().subquery("edges")
 
 
-def _computed_edges(where: list[ColumnElement[bool]], gap: int) -> Subquery:
+def _computed_edges(where: list[ColumnElement[bool]]) -> Subquery:
     """Boundaries for any gap: LAG / LEAD over the distinct times in range (ties are one instant)."""
     times = select(detections.c.grp, detections.c.time_us).where(*where).distinct().subquery("times")
     previous = func.lag(times.c.time_us, type_=BigInteger).over(partition_by=times.c.grp, order_by=times.c.time_us)
     following = func.lead(times.c.time_us, type_=BigInteger).over(partition_by=times.c.grp, order_by=times.c.time_us)
-    limit = literal(gap, BigInteger)
+    limit = bindparam("gap_us", type_=BigInteger)
     marked = select(
         times.c.grp,
         times.c.time_us,
@@ -206,26 +229,35 @@ def _pair_stored(edges: Subquery, where: list[ColumnElement[bool]]) -> CompoundS
     return union_all(periods, *whole)
 
 
+@lru_cache(maxsize=8)
+def _periods_statement(stored: bool, bounded_start: bool, bounded_end: bool) -> Select[Any] | CompoundSelect[Any]:
+    where = _in_range(bounded_start, bounded_end)
+    if stored:
+        return _pair_stored(_stored_edges(where), where)
+    return _pair_computed(_computed_edges(where))
+
+
 def periods_statement(
     *, camera_id: str, start: int | None, end: int | None, gap: int, stored: bool
-) -> Select[Any] | CompoundSelect[Any]:
-    """The one query that finds the periods, ``(grp, start_us, end_us)`` in no particular order.
+) -> tuple[Select[Any] | CompoundSelect[Any], dict[str, Any]]:
+    """The one query that finds the periods, ``(grp, start_us, end_us)`` in no particular order, and its parameters.
 
     ``stored`` reads the boundaries kept at ingestion (the default gap); the
     others are computed. Either way only boundaries reach the pairing step.
     """
-    where = _in_range(camera_id, start, end)
-    if stored:
-        return _pair_stored(_stored_edges(where), where)
-    return _pair_computed(_computed_edges(where, gap))
+    params: dict[str, Any] = {"camera_id": camera_id, "start_us": start, "end_us": end}
+    if not stored:
+        params["gap_us"] = gap
+    statement = _periods_statement(stored, start is not None, end is not None)
+    return statement, {name: value for name, value in params.items() if value is not None}
 
 
 async def find_periods(
     conn: AsyncConnection, *, camera_id: str, start: int | None, end: int | None, gap: int, stored: bool
 ) -> list[tuple[int, int, int]]:
     """``(group, start_us, end_us)`` of every period of ``camera_id`` within ``[start, end)``, in time order."""
-    statement = periods_statement(camera_id=camera_id, start=start, end=end, gap=gap, stored=stored)
-    return sorted((row[0], row[1], row[2]) for row in await conn.execute(statement))
+    statement, params = periods_statement(camera_id=camera_id, start=start, end=end, gap=gap, stored=stored)
+    return sorted((row[0], row[1], row[2]) for row in await conn.execute(statement, params))
 
 
 async def vacuum_analyze(conn: AsyncConnection) -> None:
