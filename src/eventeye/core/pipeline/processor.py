@@ -135,9 +135,11 @@ class Processor:
             self._isolate[key] = limit
             return 0
         self._isolate[key] = max(0, self._isolate.get(key, 0) - 1)
-        await source.committed(batch)
+        # Hooks first: alerts reach their subscribers without waiting for the source's bookkeeping
+        # (a Kafka source commits its offsets there, a round trip to the broker).
         for hook in self.hooks:
             await hook.after_commit()
+        await source.committed(batch)
         BATCH_SECONDS.observe(time.perf_counter() - started)
         return len(batch.envelopes)
 
