@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -10,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.core.storage.engine import create_engine, read_transaction, write_transaction
 from eventeye.plans import repository
 from eventeye.plans.repository import SyncRun
-from eventeye.plans.sync import MAX_RECORDED_ISSUES, Syncer
+from eventeye.plans.sync import MAX_RECORDED_ISSUES, Syncer, _lower_priority
 from eventeye.plans.tables import plans, sync_lease
 from tests.plans.feeds import SAMPLE, base_event, event, feed, zone
 from tests.plans.provider import FakeProvider, Reply
@@ -288,3 +291,19 @@ class TestOneSyncAtATime:
         run = await asyncio.wait_for(task, 10)
         assert_failed(run, "lease was lost")
         assert await stored(engine) == {}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priority is Linux's")
+def test_the_parser_thread_yields_the_cpu_and_the_process_does_not() -> None:
+    process_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: list[int] = []
+
+    def parser_thread() -> None:
+        _lower_priority(5)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    thread = threading.Thread(target=parser_thread)
+    thread.start()
+    thread.join()
+    assert seen == [min(19, process_nice + 5)]
+    assert os.getpriority(os.PRIO_PROCESS, 0) == process_nice

@@ -33,7 +33,11 @@ def build_syncer(settings: Settings, engine: AsyncEngine, *, url: str | None = N
         ),
     )
     return Syncer(
-        engine=engine, client=client, provider=settings.plans_provider_name, lease_ttl=settings.plans_sync_lease_ttl
+        engine=engine,
+        client=client,
+        provider=settings.plans_provider_name,
+        lease_ttl=settings.plans_sync_lease_ttl,
+        parser_nice=settings.plans_sync_nice,
     )
 
 

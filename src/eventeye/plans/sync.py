@@ -16,6 +16,8 @@ import asyncio
 import logging
 import os
 import socket
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +97,8 @@ class Syncer:
     lease_ttl: timedelta
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     batch_size: int = BATCH_SIZE
+    parser_nice: int = 0
+    """How much lower the parser thread's CPU priority is (Linux): parsing yields to serving on shared cores."""
 
     @property
     def lease_name(self) -> str:
@@ -154,7 +158,9 @@ class Syncer:
         prepare = partial(_prepare, iter(reader), self.batch_size, self.provider, seen_at)
         loop = asyncio.get_running_loop()
         # lxml documents stay in the thread that created them: one parser thread per sync.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plans-feed") as parser:
+        with ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="plans-feed", initializer=_lower_priority, initargs=(self.parser_nice,)
+        ) as parser:
             # A document cut short or broken anywhere changes nothing: check it all before using any of it.
             await loop.run_in_executor(parser, check_well_formed, body)
             body.seek(0)
@@ -214,6 +220,17 @@ class Syncer:
                 await plans_repository.release_lease(conn, name=self.lease_name, holder=self.holder, now=utcnow())
         except Exception:
             logger.warning("could not release the plans sync lease; it expires on its own", exc_info=True)
+
+
+def _lower_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority (on Linux a thread is scheduled on its own)."""
+    if nice and sys.platform == "linux":
+        try:
+            os.setpriority(
+                os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)
+            )
+        except OSError:
+            logger.warning("could not lower the feed parser's priority", exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)
