@@ -104,10 +104,8 @@ class SyncResult:
     returncode: int
 
 
-def start_sync(env: dict[str, str], url: str, *, nice: int = 0) -> subprocess.Popen[str]:
+def start_sync(env: dict[str, str], url: str) -> subprocess.Popen[str]:
     command = [*EVENTEYE, "plans", "sync", "--url", url]
-    if nice:
-        command = ["nice", "-n", str(nice), *command]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
