@@ -266,9 +266,8 @@ def report(
     rate_share, p99_share = during.rate / rates[SEARCH], during.p99_ms / idle_p99
     print(f"during the sync: {rate_share:.0%} of the idle rate, p99 {p99_share:.0%} of idle")
     inside = "inside" if sync_seconds >= window_end else "NOT entirely inside"
-    print(
-        f"the sync (parser thread nice {args.parser_nice}) took {sync_seconds:.1f}s; window 1s to {window_end:.1f}s: {inside} it"
-    )
+    took = f"the sync (parser thread nice {args.parser_nice}) took {sync_seconds:.1f}s"
+    print(f"{took}; window 1s to {window_end:.1f}s: {inside} it")
     print(f"sync: {sync_summary}")
 
 
