@@ -129,7 +129,7 @@ async def run_backend(name: str, url: str, files: dict[str, Path], args: argpars
             print(f"  {profile}")
             periods = await compare(engine, f"{profile}-0", args.repeat)
             if engine.dialect.name == "postgresql":
-                with server(url, tmp / "data") as (base, headers):
+                with server(url, tmp / "data") as (base, headers, _):
                     seconds = over_http(base, headers, f"{profile}-0", args.repeat, len(periods))
                 print(f"    GET /v1/activity/periods {seconds * 1000:4.0f} ms (real server, JSON included)")
         if args.explain and engine.dialect.name == "postgresql":

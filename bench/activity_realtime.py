@@ -6,7 +6,9 @@ Starts ``eventeye serve`` on 127.0.0.1 over a scratch PostgreSQL database
 (and then over SQLite), and posts ``--calls`` requests one after the other
 from one keep-alive client, each with ``--batch`` detections of one camera
 30 s apart, as a camera would (only faster). Reports the call latency
-(answer once durable in the inbox) and checks that every detection was stored.
+(answer once durable in the inbox), the server's CPU time per call (accepting
+and processing: the whole cost of a detection), and checks that every
+detection was stored.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from activity_support import PG_DEFAULT, migrate, postgres_database, server, summary
+from activity_support import PG_DEFAULT, cpu_seconds, migrate, postgres_database, server, summary
 from eventeye.activity.tables import activity_detections
 from eventeye.core.storage.engine import create_engine
 
@@ -67,10 +69,16 @@ async def stored(url: str, expected: int) -> int:
 
 
 async def run(name: str, url: str, args: argparse.Namespace, tmp: Path) -> None:
-    with server(url, tmp / "data") as (base, headers):
+    with server(url, tmp / "data") as (base, headers, pid):
+        before = cpu_seconds(pid)
         samples = await asyncio.to_thread(post_calls, base, headers, args.calls, args.batch)
         count = await stored(url, (args.calls + WARMUP) * args.batch)
-    print(f"{name}: {args.batch} detection(s) per call: {summary(samples)}; {count:,} detections stored", flush=True)
+        cpu = (cpu_seconds(pid) - before) / (args.calls + WARMUP)
+    print(
+        f"{name}: {args.batch} detection(s) per call: {summary(samples)}; "
+        f"server CPU {cpu * 1000:.2f} ms per call (accept + process); {count:,} detections stored",
+        flush=True,
+    )
 
 
 async def main() -> None:

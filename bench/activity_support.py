@@ -119,6 +119,12 @@ async def load_file(url: str, path: Path) -> int:
         await engine.dispose()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def summary(samples: list[float]) -> str:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -132,8 +138,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, data_dir: Path, **env: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """``eventeye serve`` on 127.0.0.1 over ``url``; yields its base URL and headers with an ingest+read key."""
+def server(url: str, data_dir: Path, **env: str) -> Iterator[tuple[str, dict[str, str], int]]:
+    """``eventeye serve`` on 127.0.0.1 over ``url``; yields its base URL, headers with an ingest+read key, its pid."""
     environment = {
         **os.environ,
         "EVENTEYE_DATABASE_URL": url,
@@ -166,7 +172,7 @@ def server(url: str, data_dir: Path, **env: str) -> Iterator[tuple[str, dict[str
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        yield base, headers
+        yield base, headers, process.pid
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
