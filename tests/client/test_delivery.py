@@ -15,7 +15,7 @@ def _ids(items: list[dict[str, object]]) -> list[str]:
 class TestSyncClient:
     def test_every_event_is_stored_once_in_order(self, eventeye: Eventeye) -> None:
         session = new_session()
-        with EventEyeClient(eventeye.url, eventeye.ingest_key, batch_size=100, flush_interval=0.05) as client:
+        with EventEyeClient(eventeye.url, eventeye.ingest_key, batch_size=100, flush_interval=60) as client:
             sent = [client.send(pageview(session, i)) for i in range(250)]
         stored = eventeye.wait_stored(session, len(sent))
         assert _ids(stored) == [str(i) for i in sent]
@@ -61,7 +61,7 @@ class TestSyncClient:
 class TestAsyncClient:
     async def test_every_event_is_stored_once_in_order(self, eventeye: Eventeye) -> None:
         session = new_session()
-        async with AsyncEventEyeClient(eventeye.url, eventeye.ingest_key, batch_size=100) as client:
+        async with AsyncEventEyeClient(eventeye.url, eventeye.ingest_key, batch_size=100, flush_interval=60) as client:
             sent = [await client.send(pageview(session, i)) for i in range(250)]
         stored = eventeye.wait_stored(session, len(sent))
         assert _ids(stored) == [str(i) for i in sent]
