@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +37,7 @@ async def recorded_errors(engine: AsyncEngine) -> list[tuple[str, str | None, st
         return sorted((row.kind, row.field, row.reason) for row in rows)
 
 
+@pytest.mark.slow
 class TestLoadCommand:
     async def test_a_csv_in_chunks_gives_the_periods_and_reports_bad_rows(
         self, engine: AsyncEngine, database_url: str, tmp_path: Path

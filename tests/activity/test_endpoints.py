@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eventeye.activity import service as activity_service
+from eventeye.activity.schemas import TYPES, DetectionIn
 from eventeye.activity.tables import activity_detections
 from eventeye.config import Settings
 
@@ -223,3 +225,10 @@ class TestPeriodsQuery:
                 ["2024-05-01T18:35:00+00:00", "2024-05-01T18:38:00+00:00"],
             ],
         }
+
+
+class TestDocumentation:
+    def test_the_documented_body_is_the_checked_one(self) -> None:
+        assert set(DetectionIn.model_fields) == activity_service.FIELDS
+        assert DetectionIn.model_json_schema()["properties"]["type"]["enum"] == list(TYPES)
+        assert not DetectionIn.model_json_schema().get("$defs")  # inlined in the OpenAPI body: no references

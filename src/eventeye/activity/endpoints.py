@@ -8,24 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from eventeye.activity import service as activity_service
-from eventeye.activity.schemas import CAMERA_MAX_LENGTH, DEFAULT_CAMERA, Accepted, Periods
+from eventeye.activity.schemas import CAMERA_MAX_LENGTH, DEFAULT_CAMERA, Accepted, DetectionIn, Periods
 from eventeye.core.auth.dependencies import IngestAccess, ReadAccess, ReadConn, RuntimeDep
 from eventeye.core.responses import OrjsonResponse
 
 router = APIRouter(prefix="/v1/activity", tags=["activity"])
 
+DETECTION_SCHEMA = DetectionIn.model_json_schema()
 INGEST_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {"$ref": "#/components/schemas/DetectionIn"},
-                        {"type": "array", "items": {"$ref": "#/components/schemas/DetectionIn"}},
-                    ]
-                }
-            },
+            "application/json": {"schema": {"oneOf": [DETECTION_SCHEMA, {"type": "array", "items": DETECTION_SCHEMA}]}},
             "application/x-ndjson": {"schema": {"type": "string"}},
         },
     }

@@ -29,10 +29,11 @@ A plain tuple on purpose: bulk loads make millions of them."""
 
 
 class DetectionIn(BaseModel):
-    """One detection as a camera pipeline sends it."""
+    """One detection as a camera pipeline sends it (documents the body; ``service.check`` checks it)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    id: uuid.UUID | None = Field(default=None, description="Client-chosen id; re-sending it never stores it twice")
     time: datetime = Field(description="When it was detected: ISO 8601 (no zone: UTC)")
     type: DetectionType
     camera_id: str = Field(default=DEFAULT_CAMERA, min_length=1, max_length=CAMERA_MAX_LENGTH)
