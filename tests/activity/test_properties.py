@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,13 +16,15 @@ from tests.activity import reference
 from tests.activity.conftest import clear, stored_flags
 
 SECOND = 1_000_000
-# Quarter minutes hit exact gap multiples and ties; arbitrary microseconds hit everything in between.
-times = st.one_of(st.integers(0, 40).map(lambda k: k * 15 * SECOND), st.integers(0, 600 * SECOND))
+# Multiples of 5 s, give or take a microsecond, hit ties and differences of exactly the gap and just
+# either side of it; arbitrary microseconds hit everything in between.
+near_multiples = st.builds(lambda k, d: max(0, k * 5 * SECOND + d), st.integers(0, 120), st.sampled_from([0, 0, 1, -1]))
+times = st.one_of(near_multiples, st.integers(0, 600 * SECOND))
 rows = st.lists(st.tuples(st.sampled_from(["a", "b"]), times, st.integers(0, 4)), max_size=30)
 windows = st.tuples(st.none() | st.integers(0, 600 * SECOND), st.none() | st.integers(0, 600 * SECOND))
 gaps = st.sampled_from([DEFAULT_GAP_US, 1, 15 * SECOND, 59_999_999, 60 * SECOND + 1, 120 * SECOND])
 CHECKS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 
@@ -59,6 +61,10 @@ async def sql_periods(
     via=st.lists(st.booleans(), min_size=1, max_size=4),
     in_order=st.booleans(),
 )
+# A part arriving just under / exactly one gap after the stored rows, and at the same instant as them.
+@example(data=[("a", 0, 2), ("a", 59_999_999, 3)], cuts=[1], via=[True], in_order=True)
+@example(data=[("a", 0, 2), ("a", 60 * SECOND, 3)], cuts=[1], via=[False], in_order=True)
+@example(data=[("a", 0, 0), ("a", 30 * SECOND, 1), ("a", 30 * SECOND, 0)], cuts=[2], via=[True], in_order=True)
 async def test_boundary_flags_are_exact_however_rows_arrive(
     engine: AsyncEngine, data: list[tuple[str, int, int]], cuts: list[int], via: list[bool], in_order: bool
 ) -> None:

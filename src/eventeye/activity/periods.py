@@ -109,14 +109,17 @@ def settle_ranges(spans: dict[Key, Span], latest: dict[Key, int], gap: int = DEF
     """Where a batch's flags may disagree with the stored detections of its keys.
 
     ``latest`` is the latest stored time of each key before the batch. A batch
-    at or after it only meets the stored rows at one junction; a batch
-    reaching back among them may change flags up to ``gap`` around itself.
+    a gap or more after it changes nothing stored; one at or after it meets
+    the stored rows at one junction; one reaching back among them may change
+    flags up to ``gap`` around itself.
     """
     ranges = []
     for (camera_id, group), span in sorted(spans.items()):
         stored = latest.get((camera_id, group))
         if stored is None:
             continue
+        if stored <= span.first - gap:
+            continue  # a new period: nothing stored is near enough to change
         if stored <= span.first:
             ranges.append(SettleRange(camera_id, group, stored, span.first))
         else:
