@@ -48,7 +48,14 @@ def create_app(
         if tracing is not None:
             tracing.shutdown()
 
-    app = FastAPI(title="eventeye", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="eventeye",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # FastAPI's own telemetry looks up providers on every request; eventeye traces itself.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)

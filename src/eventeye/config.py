@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     inbox_max_wait: Duration = timedelta(milliseconds=2)
     inbox_max_backlog: int = Field(default=200_000, ge=1)
     processor_batch_size: int = Field(default=2000, ge=1)
+    processor_linger: Duration = timedelta(milliseconds=20)
     processor_idle_wait: Duration = timedelta(milliseconds=20)
     clock_skew: Duration = timedelta(minutes=5)
     strict_types: bool = False

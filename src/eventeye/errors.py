@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eventeye.core.responses import OrjsonResponse
@@ -157,6 +158,15 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
     return OrjsonResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
 
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    ):
+        logger.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return _render(Unavailable("the database is unavailable; retry shortly", headers={"Retry-After": "1"}))
+    return await _on_unhandled(request, exc)
+
+
 async def _on_unhandled(request: Request, exc: Exception) -> Response:
     request_id = getattr(request.state, "request_id", "-")
     logger.exception("unhandled error", extra={"request_id": request_id})
@@ -172,6 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EventeyeError, _on_eventeye_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(Exception, _on_unhandled)
 
 

@@ -120,23 +120,43 @@ class ApiKeyResolver:
     _cache: dict[str, tuple[App | None, float]] = field(default_factory=dict)
     _touched: dict[uuid.UUID, float] = field(default_factory=dict)
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
+    _loading: dict[str, asyncio.Future[App | None]] = field(default_factory=dict)
 
     async def resolve(self, key: str) -> App | None:
         digest = apikeys.hash_key(key)
         cached = self._cache.get(digest)
         clock = time.monotonic()
-        if cached is not None and cached[1] > clock:
-            app = cached[0]
-        else:
-            async with self.engine.connect() as conn:
-                app = await auth_repository.get_app_by_key_hash(conn, key_hash=digest)
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (app, clock + self.ttl)
+        app = cached[0] if cached is not None and cached[1] > clock else await self._load(digest)
         if app is None or app.revoked_at is not None:
             return None
         await self._touch(app, clock)
         return app
+
+    async def _load(self, digest: str) -> App | None:
+        """Look a key up once, however many requests miss the cache at the same moment."""
+        pending = self._loading.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[App | None] = asyncio.get_running_loop().create_future()
+        self._loading[digest] = future
+        try:
+            async with self.engine.connect() as conn:
+                app = await auth_repository.get_app_by_key_hash(conn, key_hash=digest)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # marks it retrieved: the waiters re-raise it
+            raise
+        else:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (app, time.monotonic() + self.ttl)
+            future.set_result(app)
+            return app
+        finally:
+            del self._loading[digest]
 
     async def _touch(self, app: App, clock: float) -> None:
         if clock - self._touched.get(app.id, -self.touch_every) < self.touch_every:

@@ -160,9 +160,13 @@ class Processor:
     async def run(self, source: InboxSource) -> None:
         """Process ``source`` until cancelled."""
         idle = self.settings.processor_idle_wait.total_seconds()
+        linger = self.settings.processor_linger.total_seconds()
         while True:
             if await self.step(source) == 0:
                 await source.wait(idle)
+                # Let a batch gather: one transaction per trickle of events costs
+                # far more than the few milliseconds waited.
+                await asyncio.sleep(linger)
 
 
 def _rejection(envelope: Envelope, kind: str, reason: str) -> Rejection:

@@ -45,7 +45,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         json_deserializer=orjson.loads,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip on every transaction): a connection
+        # found dead invalidates the pool, and that request answers 503.
+        pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "eventeye"}},
     )
 
