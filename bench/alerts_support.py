@@ -75,13 +75,15 @@ def migrate(url: str, directory: Path) -> None:
 
 
 @contextmanager
-def eventeye(command: str, env: dict[str, str], log: Path) -> Iterator[str]:
-    """``eventeye serve|api|worker`` on 127.0.0.1; yields its URL (empty for a worker)."""
+def eventeye(command: str, env: dict[str, str], log: Path, pids: list[int] | None = None) -> Iterator[str]:
+    """``eventeye serve|api|worker`` on 127.0.0.1; yields its URL (empty for a worker), its pid added to ``pids``."""
     port = free_port()
     args = [*EVENTEYE, command] + (["--host", "127.0.0.1", "--port", str(port)] if command != "worker" else [])
     with log.open("ab") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}" if command != "worker" else ""
+    if pids is not None:
+        pids.append(process.pid)
     try:
         if url:
             _wait_ready(url, process)
@@ -137,6 +139,15 @@ def web_event(session: str, index: int, *, name: str = "pageview") -> dict[str, 
 
 def rules_json(rules: list[dict[str, Any]]) -> str:
     return orjson.dumps(rules).decode()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,20 +1,25 @@
-"""Rule-evaluation cost: processing throughput of a real ``eventeye worker`` with 0 and with 50 active rules.
+"""Rule-evaluation cost: processing of a real eventeye process with no rules and with 50 active rules.
 
-    .venv/bin/python bench/rules_cost.py [--events 40000] [--rounds 2] [--database postgresql|sqlite]
+    .venv/bin/python bench/rules_cost.py [--events 30000] [--rounds 3] [--configurations modules,typical,dense]
 
-Each run, on a fresh database: an ``eventeye api`` accepts ``--events`` web
-events into the inbox (sessions of 20, 200 at a time interleaved; 75%
-pageviews, 20% CTA clicks, 5% form submits) and stops; then an ``eventeye
-worker`` starts and drains the inbox, its backlog sampled every 50 ms:
-throughput = events processed / time from the first to the last event. Runs
-alternate between the configurations, ``--rounds`` times, and the best of
-each is kept (the machine may be shared).
+Each run, on a fresh PostgreSQL database: an ``eventeye api`` accepts
+``--events`` web events into the inbox (sessions of 20, 200 at a time
+interleaved; 75% pageviews, 20% CTA clicks, 5% form submits) and stops; then
+an ``eventeye serve`` starts and drains the inbox, its backlog sampled every
+50 ms. Three measures, because the machine may be shared and busy:
+throughput (events / time from the first to the last event); CPU time per
+event of that process and of its PostgreSQL server processes; and, from the
+process's own metrics, the share of batch processing time spent in the rules
+(``eventeye_rules_evaluation_seconds`` over
+``eventeye_processor_batch_seconds``), which both load alike. Runs alternate
+between the configurations, ``--rounds`` times.
 
-Configurations: no rules; 50 typical rules (30 ``match`` on pages, buttons,
-path patterns and forms, 12 ``rate`` per app, host or session, 4
-``consecutive`` bad form submits per session, 4 ``absence`` per app: see
-``typical_rules``); 50 dense rules (every rule sees every event, 30 of them
-keep state per session: the worst case).
+Configurations: no rules; 50 rules over the five modules, 10 of them on
+web events (the others are never reached by them); 50 typical web rules (30
+``match`` on pages, buttons, path patterns and forms, 12 ``rate`` per app,
+host or session, 4 ``consecutive`` bad form submits per session, 4
+``absence`` per app: see ``typical_rules``); 50 dense web rules (every rule
+sees every event, 30 of them keep state per session: the worst case).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +38,19 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 
 import asyncpg  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from alerts_support import app_key, env_for, eventeye, machine, rules_json, scratch_database, web_event  # noqa: E402
+from alerts_support import (  # noqa: E402
+    app_key,
+    cpu_seconds,
+    env_for,
+    eventeye,
+    machine,
+    rules_json,
+    scratch_database,
+    web_event,
+)
 
 CONCURRENT_SESSIONS, PER_SESSION = 200, 20
 POST_BATCH = 500
@@ -121,27 +137,45 @@ def fill_inbox(url: str, headers: dict[str, str], items: list[dict[str, Any]]) -
             http.post("/v1/events", json=items[start : start + POST_BATCH]).raise_for_status()
 
 
-async def drain_time(database_url: str, total: int, deadline: float = 600) -> tuple[int, float]:
-    """Sample the inbox until it is empty: (events counted from the first sample that moved, seconds)."""
+async def backends(conn: asyncpg.Connection) -> list[int]:
+    """The server processes of eventeye's database connections."""
+    rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE application_name = 'eventeye'")
+    return [int(row["pid"]) for row in rows]
+
+
+@dataclass
+class Drain:
+    events: int
+    seconds: float
+    cpu: float
+    """CPU seconds of the processor and of its database server processes while it drained the inbox."""
+    share: float = 0.0
+    """Of the time the processor spent on batches, the part the rules took (its own metrics)."""
+
+
+async def drain(database_url: str, total: int, worker: int, deadline: float = 600) -> Drain:
+    """Sample the inbox until it is empty, from the first sample that moved: events, seconds, CPU."""
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = await asyncpg.connect(dsn)
     try:
-        first: tuple[int, float] | None = None
+        first: tuple[int, float, dict[int, float]] | None = None
         stop = time.monotonic() + deadline
         while time.monotonic() < stop:
             left = int(await conn.fetchval("SELECT count(*) FROM inbox"))
             now = time.perf_counter()
             if first is None and left < total:
-                first = (left, now)
+                first = (left, now, {pid: cpu_seconds(pid) for pid in [worker, *await backends(conn)]})
             if left == 0 and first is not None:
-                return first[0], now - first[1]
+                used = {pid: cpu_seconds(pid) for pid in [worker, *await backends(conn)]}
+                cpu = sum(seconds - first[2].get(pid, 0.0) for pid, seconds in used.items())
+                return Drain(first[0], now - first[1], cpu)
             await asyncio.sleep(0.05)
         raise RuntimeError("the worker did not drain the inbox in time")
     finally:
         await conn.close()
 
 
-def run(kind: str, total: int, rules: list[dict[str, Any]]) -> float:
+def run(kind: str, total: int, rules: list[dict[str, Any]]) -> Drain:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         with scratch_database(kind, directory) as url:
@@ -149,35 +183,84 @@ def run(kind: str, total: int, rules: list[dict[str, Any]]) -> float:
             log = directory / "eventeye.log"
             with eventeye("api", env, log) as api:
                 fill_inbox(api, app_key(api), events(total))
-            with eventeye("worker", env, log):
-                counted, seconds = asyncio.run(drain_time(url, total))
-        return counted / seconds
+            pids: list[int] = []
+            with eventeye("serve", env, log, pids) as server:
+                result = asyncio.run(drain(url, total, pids[0]))
+                result.share = rules_share(httpx.get(f"{server}/metrics", timeout=10).text)
+                return result
 
 
-CONFIGURATIONS = {"no rules": list, "50 typical rules": typical_rules, "50 dense rules": dense_rules}
+def rules_share(metrics: str) -> float:
+    sums = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name in ("eventeye_processor_batch_seconds_sum", "eventeye_rules_evaluation_seconds_sum")
+    }
+    return sums.get("eventeye_rules_evaluation_seconds_sum", 0.0) / sums["eventeye_processor_batch_seconds_sum"]
+
+
+def five_modules() -> list[dict[str, Any]]:
+    """50 rules over the five modules, 10 each; web events reach the 10 web ones."""
+    web = typical_rules()
+    rules = web[:5] + web[25:28] + web[30:31] + web[46:47]  # pages, patterns, a rate per app, an absence
+    for module in ("vehicles", "criticality", "plans", "activity"):
+        rules += [
+            {**_rule(f"{module}-{i}", "match", when=[_equals("kind", f"k{i}")]), "module": module} for i in range(7)
+        ]
+        rules += [
+            {**_rule(f"{module}-streak-{i}", "consecutive", key=["source"], count=5 + i), "module": module}
+            for i in range(3)
+        ]
+    return rules
+
+
+CONFIGURATIONS = {
+    "none": ("no rules", list),
+    "modules": ("50 rules over five modules (10 on web)", five_modules),
+    "typical": ("50 typical web rules", typical_rules),
+    "dense": ("50 dense web rules", dense_rules),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=40_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database", choices=["postgresql"], default="postgresql")
+    parser.add_argument("--configurations", default="modules,typical,dense", help="of: modules, typical, dense")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {label: [] for label in CONFIGURATIONS}
+    chosen = [CONFIGURATIONS[name] for name in ["none", *args.configurations.split(",")] if name]
+    chosen = list(dict.fromkeys(chosen))
+    results: dict[str, list[Drain]] = {label: [] for label, _ in chosen}
     for round_number in range(args.rounds):
-        for label, rules in CONFIGURATIONS.items():
-            rate = run(args.database, args.events, rules())
-            results[label].append(rate)
-            print(f"round {round_number + 1}, {label}: {rate:,.0f} events/s", flush=True)
-    best = {label: max(rates) for label, rates in results.items()}
-    print(f"\nprocessing throughput, {args.database}, {args.events} events; {machine()}")
-    print(f"| rules | events/s (best of {args.rounds}) | all runs | cost | per event |")
-    print("|---|---|---|---|---|")
-    for label, rates in results.items():
-        cost = 1 - best[label] / best["no rules"]
-        per_event = (1 / best[label] - 1 / best["no rules"]) * 1e6
-        runs = ", ".join(f"{rate:,.0f}" for rate in rates)
-        print(f"| {label} | {best[label]:,.0f} | {runs} | {cost:.1%} | {per_event:.1f} µs |")
+        for label, rules in chosen:
+            result = run(args.database, args.events, rules())
+            results[label].append(result)
+            print(
+                f"round {round_number + 1}, {label}: {result.events / result.seconds:,.0f} events/s, "
+                f"{result.cpu / result.events * 1e6:.0f} µs CPU per event, rules {result.share:.1%} of batch time",
+                flush=True,
+            )
+    report(results, args)
+
+
+def report(results: dict[str, list[Drain]], args: argparse.Namespace) -> None:
+    rate = {label: max(r.events / r.seconds for r in runs) for label, runs in results.items()}
+    cpu = {label: min(r.cpu / r.events for r in runs) * 1e6 for label, runs in results.items()}
+    base_rate, base_cpu = rate["no rules"], cpu["no rules"]
+    print(f"\nprocessing, {args.database}, {args.events} events, best of {args.rounds}; {machine()}")
+    share = {label: sorted(r.share for r in runs)[len(runs) // 2] for label, runs in results.items()}
+    print(
+        "| rules | events/s | throughput cost | CPU µs/event (server + its PostgreSQL backends) | CPU cost "
+        "| rules' share of batch time (median) | time rules add to processing |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for label in results:
+        print(
+            f"| {label} | {rate[label]:,.0f} | {1 - rate[label] / base_rate:.1%} | {cpu[label]:.0f} | "
+            f"{cpu[label] / base_cpu - 1:.1%} | {share[label]:.1%} | {share[label] / (1 - share[label]):.1%} |"
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.core.rules.kinds import Absence, Consecutive, Machine, Rate
+from eventeye.core.rules.steps import Steps
 from tests.core.rules import references
 from tests.core.rules.conftest import BuildEngine, process, stored_alerts
 from tests.core.rules.helpers import T0, fact
@@ -249,3 +250,51 @@ async def test_engine_absence_agrees(
     expected = {(app, ids[app][index]) for app in operations for index in references.absence(silence, operations[app])}
     found = {(alert.key, alert.event_ids[0]) for alert in await stored_alerts(engine, rule=name)}
     assert found == expected
+
+
+# Whole batches through ``run``: a batch's steps come in time order, which lets rate and absence skip ahead.
+
+
+def in_batches(steps: list[tuple[int, bool]], cuts: list[int]) -> list[list[tuple[int, bool]]]:
+    """Cut ``steps`` into batches at ``cuts``, each sorted by time as the processor hands them over."""
+    bounds = sorted({0, len(steps), *(cut % (len(steps) + 1) for cut in cuts)})
+    return [sorted(steps[a:b], key=lambda step: step[0]) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def run_batches(machine: Machine, batches: list[list[tuple[int, bool]]]) -> tuple[list[Any], list[Any], list[str]]:
+    """What fired ((position, fire), in processing order), the steps in that order and their event ids."""
+    state, fired, order, ids = machine.new(), [], [], []
+    for batch in batches:
+        steps = Steps()
+        for at, matched in batch:
+            subject = fact(float(at))
+            steps.append((len(order), subject, matched))
+            order.append(references.Seen(at, matched))
+            ids.append(str(subject.event_id))
+        fired += machine.run(state, steps)
+        state = machine.load(machine.dump(state))
+    return fired, order, ids
+
+
+@FAST
+@given(
+    count=st.integers(1, 5),
+    buckets=st.integers(1, 6),
+    steps=timeline(),
+    cuts=st.lists(st.integers(0, 80), max_size=8),
+)
+def test_rate_agrees_over_batches(count: int, buckets: int, steps: list[tuple[int, bool]], cuts: list[int]) -> None:
+    machine = Rate(count, timedelta(seconds=buckets), buckets)
+    fired, order, _ = run_batches(machine, in_batches(steps, cuts))
+    offset = machine.bucket(T0)
+    expected = references.rate(count, buckets, [(offset + seen.at, seen.matched) for seen in order])
+    assert [position for position, _ in fired] == expected
+
+
+@FAST
+@given(silence=st.integers(1, 20), steps=timeline(), cuts=st.lists(st.integers(0, 80), max_size=8))
+def test_absence_agrees_over_batches(silence: int, steps: list[tuple[int, bool]], cuts: list[int]) -> None:
+    machine = Absence(timedelta(seconds=silence))
+    fired, order, ids = run_batches(machine, in_batches(steps, cuts))
+    # A fire names the event the silence followed: compare those events' places.
+    assert [ids.index(fire.event_ids[0]) for _, fire in fired] == references.absence(silence, order)

@@ -29,6 +29,7 @@ from eventeye.core.storage.engine import read_transaction
 logger = logging.getLogger("eventeye.alerts.fanout")
 
 CATCH_UP_GRACE = timedelta(seconds=5)
+LISTENER_NAME = "eventeye-alerts-listener"
 PAGE = 500
 
 
@@ -65,7 +66,7 @@ class PostgresFeed:
 
     async def run(self) -> None:
         """Listen until cancelled; raises when the connection is lost (the supervisor restarts it)."""
-        conn: asyncpg.Connection = await asyncpg.connect(self.dsn)
+        conn: asyncpg.Connection = await asyncpg.connect(self.dsn, server_settings={"application_name": LISTENER_NAME})
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _: lost.set())
         try:

@@ -99,6 +99,8 @@ def _regex(condition: Regex) -> Callable[[Any], bool]:
     pattern = re.compile(condition.pattern, re.IGNORECASE if condition.case_insensitive else 0)
 
     def test(value: Any) -> bool:
+        if type(value) is str and len(value) <= MAX_REGEX_INPUT:
+            return pattern.search(value) is not None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return False
         return pattern.search(str(value)[:MAX_REGEX_INPUT]) is not None

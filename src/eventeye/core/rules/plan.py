@@ -18,10 +18,10 @@ import orjson
 
 from eventeye.core.pipeline.envelope import Fact
 from eventeye.core.rules.base import MISSING, CompiledRule, Getter, getter, normal
-from eventeye.core.rules.kinds import Step
 from eventeye.core.rules.schemas import Equals, In
+from eventeye.core.rules.steps import Steps
 
-Groups = dict[tuple["Selector", str], list[Step]]
+Groups = dict[tuple["Selector", str], Steps]
 
 
 class Selector:
@@ -32,7 +32,10 @@ class Selector:
     def __init__(self, rule: CompiledRule) -> None:
         self.module = rule.rule.module
         self.types = rule.types
-        self.scope, self.when, self.key_of = rule.scope, rule.when, rule.key_of
+        # None for no condition at all: not even a call per fact.
+        self.scope = rule.scope if rule.rule.scope else None
+        self.when = rule.when if rule.rule.when else None
+        self.key_of = rule.key_of
         self.keeps_misses = rule.rule.kind == "consecutive"
         self.stateful = rule.machine.stateful
         self.rules: list[CompiledRule] = []
@@ -105,15 +108,24 @@ class Planner:
         for position, fact in enumerate(facts):
             plan = plans.get((fact.module, fact.type)) or self.plan(fact.module, fact.type)
             for selector in plan.tried:
-                if selector.scope(fact) and (key := selector.key_of(fact)) is not None:
-                    matched = selector.when(fact)
+                if selector.scope is not None and not selector.scope(fact):
+                    continue
+                if (key := selector.key_of(fact)) is not None:
+                    matched = selector.when is None or selector.when(fact)
                     if matched or selector.keeps_misses:
-                        groups.setdefault((selector, key), []).append((position, fact, matched))
+                        _steps(groups, selector, key).append((position, fact, matched))
             for get, fold, table in plan.tables:
                 value = get(fact)
                 if value is MISSING:
                     continue
                 for selector in table.get(normal(value, fold), ()):
                     if (key := selector.key_of(fact)) is not None:
-                        groups.setdefault((selector, key), []).append((position, fact, True))
+                        _steps(groups, selector, key).append((position, fact, True))
         return groups
+
+
+def _steps(groups: Groups, selector: Selector, key: str) -> Steps:
+    found = groups.get((selector, key))
+    if found is None:
+        found = groups[(selector, key)] = Steps()
+    return found
