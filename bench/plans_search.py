@@ -19,6 +19,12 @@
    does in production) while wrk measures `/search` again; afterwards the
    answers must show the new prices (the cache followed the sync).
 
+Besides rate and latency, each run reports the CPU time the server's
+processes and wrk spent per request (from /proc and getrusage), and the rate
+that CPU cost allows on this machine's cores, ``cores / (server + wrk CPU per
+request)``: on a shared machine the measured rate depends on what else runs,
+the CPU cost per request much less.
+
 Needs ``wrk`` (``apt-get install wrk``).
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -85,19 +92,52 @@ class Load:
     seconds: float
     p50_ms: float
     p99_ms: float
+    server_cpu_s: float
+    wrk_cpu_s: float
+
+    @property
+    def server_us(self) -> float:
+        """Server CPU per request: what the rate would be bound by if the machine were not shared."""
+        return self.server_cpu_s / self.requests * 1e6
+
+    @property
+    def wrk_us(self) -> float:
+        return self.wrk_cpu_s / self.requests * 1e6
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
 
 
-def wrk(base: str, paths: list[str], label: str, *, duration: int, connections: int, scratch: Path) -> Load:
-    """One closed-loop wrk run over ``paths``."""
+def group_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the processes of a process group (the server and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wrk(
+    base: str, paths: list[str], label: str, *, duration: int, connections: int, scratch: Path, server: int
+) -> Load:
+    """One closed-loop wrk run over ``paths``, with the CPU the server (process group) and wrk used."""
     script, listing = scratch / "bench.lua", scratch / f"paths-{len(paths)}.txt"
     script.write_text(LUA)
     listing.write_text("\n".join(paths) + "\n")
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), base]
+    server_before, wrk_before = group_cpu(server), children_cpu()
     output = subprocess.run(command, env={**os.environ, "BENCH_PATHS": str(listing)}, capture_output=True, text=True)
+    server_cpu, wrk_cpu = group_cpu(server) - server_before, children_cpu() - wrk_before
     line = next((x for x in output.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed:\n{output.stdout}\n{output.stderr}")
@@ -110,6 +150,8 @@ def wrk(base: str, paths: list[str], label: str, *, duration: int, connections: 
         data["duration_us"] / 1e6,
         data["p50_us"] / 1000,
         data["p99_us"] / 1000,
+        server_cpu,
+        wrk_cpu,
     )
 
 
@@ -177,15 +219,23 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         port = free_port()
         server = start_api(env, port, args.workers)
         try:
-            measure(args, scratch, env, f"http://127.0.0.1:{port}", f"{feeds}/changed.xml", bare_body)
+            target = Target(f"http://127.0.0.1:{port}", server.pid)
+            measure(args, scratch, env, target, f"{feeds}/changed.xml", bare_body)
         finally:
             os.killpg(server.pid, 15)
             server.wait(30)
 
 
+@dataclass(frozen=True)
+class Target:
+    base: str
+    pgid: int
+
+
 def measure(
-    args: argparse.Namespace, scratch: Path, env: dict[str, str], base: str, changed_feed: str, bare_body: Path
+    args: argparse.Namespace, scratch: Path, env: dict[str, str], target: Target, changed_feed: str, bare_body: Path
 ) -> None:
+    base = target.base
     wait_for(f"{base}/healthz")
     paths = day_windows()
     bodies = warm(base, paths)
@@ -193,7 +243,7 @@ def measure(
     bare_body.write_bytes(typical)
     events = statistics.median(len(json.loads(b)["data"]["events"]) for b in bodies)
     print(f"queries: {len(paths)} one-day windows, median {events:.0f} plans / {len(typical)} bytes per answer")
-    kwargs = {"duration": args.duration, "connections": args.connections, "scratch": scratch}
+    kwargs = {"duration": args.duration, "connections": args.connections, "scratch": scratch, "server": target.pgid}
     kinds = {BARE_FIRST: ["/bench/bare"], BARE_HERE: ["/bench/bare-here"], SEARCH: paths}
     runs: dict[str, list[Load]] = {kind: [] for kind in kinds}
     for _ in range(args.rounds):
@@ -235,10 +285,11 @@ def summary(label: str, loads: list[Load]) -> tuple[float, str]:
     p99 = statistics.median(x.p99_ms for x in loads)
     errors = sum(x.non_2xx + x.socket_errors for x in loads)
     rates = ", ".join(f"{x.rate:,.0f}" for x in loads)
-    return (
-        rate,
-        f"| {label} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {max(x.p99_ms for x in loads):.2f} | {errors} | {rates} |",
-    )
+    server_us = statistics.median(x.server_us for x in loads)
+    wrk_us = statistics.median(x.wrk_us for x in loads)
+    cpu = f"{server_us:.0f} | {wrk_us:.0f} | {(os.cpu_count() or 1) / (server_us + wrk_us) * 1e6:,.0f}"
+    worst = max(x.p99_ms for x in loads)
+    return rate, f"| {label} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {worst:.2f} | {errors} | {cpu} | {rates} |"
 
 
 def report(
@@ -253,8 +304,11 @@ def report(
     setup = f"wrk -t1 -c{args.connections} -d{args.duration}s x {args.rounds} rounds"
     print(f"\n{setup}, uvicorn {args.workers} workers, {modules}")
     print(f"load average now: {os.getloadavg()[0]:.1f}\n")
-    print("| run | req/s (median) | p50 ms | p99 ms | worst p99 ms | errors | req/s of each round |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| run | req/s (median) | p50 ms | p99 ms | worst p99 ms | errors | server CPU µs/req | wrk CPU µs/req "
+        "| req/s the CPU allows | req/s of each round |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     rates = {}
     for kind, loads in runs.items():
         rates[kind], row = summary(kind, loads)
