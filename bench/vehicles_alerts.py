@@ -43,9 +43,9 @@ def processes(topology: str, env: dict[str, str], directory: Path) -> Iterator[s
     """The server URL of ``serve``, or of ``api`` with a separate ``worker``."""
     with ExitStack() as stack:
         if topology == "serve":
-            yield stack.enter_context(eventeye("serve", env, directory / "serve.log", free_port()))
+            yield stack.enter_context(eventeye("serve", env, directory / "serve.log", free_port())).url
             return
-        url = stack.enter_context(eventeye("api", env, directory / "api.log", free_port()))
+        url = stack.enter_context(eventeye("api", env, directory / "api.log", free_port())).url
         stack.enter_context(eventeye("worker", env, directory / "worker.log"))
         yield url
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -122,9 +123,20 @@ def migrate(env: dict[str, str]) -> None:
     subprocess.run([*EVENTEYE, "migrate"], env=env, check=True, capture_output=True)
 
 
+@dataclass
+class Process:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (Linux)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def eventeye(command: str, env: dict[str, str], log_path: Path, port: int | None = None) -> Iterator[str]:
-    """``eventeye serve|worker`` as a separate process; yields its URL (serve) and stops it afterwards."""
+def eventeye(command: str, env: dict[str, str], log_path: Path, port: int | None = None) -> Iterator[Process]:
+    """``eventeye serve|api|worker`` as a separate process (with its URL when it serves) until the block ends."""
     args = [*EVENTEYE, command]
     url = ""
     if port is not None:
@@ -135,7 +147,7 @@ def eventeye(command: str, env: dict[str, str], log_path: Path, port: int | None
     try:
         if url:
             wait_ready(url, process)
-        yield url
+        yield Process(url, process)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)

@@ -36,7 +36,7 @@ def _reject(envelope: Envelope, field: str | None, reason: str) -> Rejection:
 
 
 class VehiclesHandler:
-    """Stores detections in one bulk insert per batch; per detection only a parse and a few appends.
+    """Stores detections in one bulk insert per batch; per detection, little more than a JSON parse.
 
     Bodies were checked before they became envelopes (at the door, or when the
     Kafka record was read) and are canonical JSON; one that is not anyway is
@@ -45,37 +45,49 @@ class VehiclesHandler:
 
     async def handle(self, conn: AsyncConnection, envelopes: Sequence[Envelope], ctx: HandlerContext) -> HandlerResult:
         result = HandlerResult()
-        columns = Columns(ids=[], years=[], makes=[], models=[], categories=[])
-        kept: list[Kept] = []
-        for envelope in envelopes:
-            try:
-                detection = orjson.loads(envelope.body)
-                year, make, model, category = (
-                    detection["Year"],
-                    detection["Make"],
-                    detection["Model"],
-                    detection["Category"],
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                result.rejected.append(_reject(envelope, "$", "not a detection (Year, Make, Model, Category)"))
-                continue
-            kept.append((envelope, detection))
-            columns.ids.append(envelope.id)
-            columns.years.append(year)
-            columns.makes.append(make)
-            columns.models.append(model)
-            columns.categories.append(category)
+        try:
+            kept = [(envelope, orjson.loads(envelope.body)) for envelope in envelopes]
+            columns = _columns(kept)
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            kept, result.rejected = _sort_out(envelopes)
+            columns = _columns(kept)
         new = await vehicles_repository.insert_detections(conn, columns=columns, indexed_at=ctx.now)
         makes: Iterable[str] = columns.makes
         if len(new) < len(kept):
             kept = _first_of_new(kept, new)
             makes = [detection["Make"] for _, detection in kept]
-        await vehicles_repository.add_make_counts(conn, counts=Counter(makes), shard=random.randrange(COUNT_SHARDS))
+        shard = random.randrange(COUNT_SHARDS)
+        await vehicles_repository.add_make_counts(conn, counts=Counter(makes), shard=shard)
         result.stored = [
             Fact(envelope.id, MODULE, DETECTION, envelope.source, envelope.received_at, detection)
             for envelope, detection in kept
         ]
         return result
+
+
+def _columns(kept: list[Kept]) -> Columns:
+    return Columns(
+        ids=[envelope.id for envelope, _ in kept],
+        years=[detection["Year"] for _, detection in kept],
+        makes=[detection["Make"] for _, detection in kept],
+        models=[detection["Model"] for _, detection in kept],
+        categories=[detection["Category"] for _, detection in kept],
+    )
+
+
+def _sort_out(envelopes: Sequence[Envelope]) -> tuple[list[Kept], list[Rejection]]:
+    """The detections of a batch that holds something else too, and rejections for the rest."""
+    kept: list[Kept] = []
+    rejected: list[Rejection] = []
+    for envelope in envelopes:
+        try:
+            detection = orjson.loads(envelope.body)
+            _columns([(envelope, detection)])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            rejected.append(_reject(envelope, "$", "not a detection (Year, Make, Model, Category)"))
+            continue
+        kept.append((envelope, detection))
+    return kept, rejected
 
 
 def _first_of_new(kept: list[Kept], new: set[uuid.UUID]) -> list[Kept]:
