@@ -36,7 +36,6 @@ from eventeye.errors import InvalidInput, field_detail
 logger = logging.getLogger("eventeye.alerts.stream")
 
 Render = Callable[[Alert], Any]
-SEND_TIMEOUT = 30.0
 REPLAY_PAGE = 500
 
 
@@ -83,7 +82,9 @@ async def alert_stream(
     return EventSourceResponse(
         events,
         ping=alerts.settings.alerts_heartbeat.total_seconds(),
-        send_timeout=SEND_TIMEOUT,
+        # No per-send timeout: it costs a cancel scope per frame and client. A client that
+        # stops reading is dropped by its bounded queue instead; its stream ends when it reads again.
+        send_timeout=None,
         headers={"Cache-Control": "no-store"},
     )
 
