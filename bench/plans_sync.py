@@ -13,11 +13,20 @@ PostgreSQL server and dropped afterwards; otherwise SQLite.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import tempfile
 from pathlib import Path
 
 from plans_feed import write_feed
-from plans_support import environment, migrate, provider, scratch_database, sync
+from plans_support import EVENTEYE, environment, migrate, provider, scratch_database, sync
+
+
+def baseline_rss(env: dict[str, str]) -> float:
+    process = subprocess.Popen([*EVENTEYE, "plans", "--help"], env=env, stdout=subprocess.DEVNULL)
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    return usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -37,6 +46,7 @@ def main() -> None:
             if database_url.startswith("postgresql"):
                 migrate(env)
             backend = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+            print(f"baseline: `eventeye plans --help` peaks at {baseline_rss(env):.0f} MB (imports alone)")
             print("| backend | sync | seconds | peak RSS (MB) | result |\n|---|---|---|---|---|")
             for label, name in (("all new", "feed.xml"), ("unchanged", "feed.xml"), ("all updated", "changed.xml")):
                 result = sync(env, f"{base}/{name}")
