@@ -25,7 +25,7 @@ router = APIRouter(tags=["plans"], route_class=envelope_route(render_search_erro
 """The module's router: `/search` first and at the top (fewer routes to match), then `/v1/plans`."""
 v1_router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
-SEARCH_PARAMETERS = [
+OPENAPI_PARAMETERS = [
     {
         "in": "query",
         "name": name,
@@ -47,7 +47,7 @@ SEARCH_PARAMETERS = [
     summary="Lists the plans that were ever available online in a time range",
     response_model=SearchResponse,
     responses={400: {"model": SearchErrorEnvelope}, 500: {"model": SearchErrorEnvelope}},
-    openapi_extra={"parameters": SEARCH_PARAMETERS},
+    openapi_extra={"parameters": OPENAPI_PARAMETERS},
 )
 async def search(request: Request, _: Public) -> Response:
     """Plans whose start is at or after `starts_at` and whose end is at or before `ends_at`, by start.
