@@ -4,8 +4,10 @@ It runs as the processor's store hook, inside each batch's transaction:
 state changes and alerts commit with the events that caused them, or not at
 all, so a crash never loses an alert nor raises one twice (alert ids derive
 from rule, key and trigger, and are inserted idempotently). Per batch it
-reads the states it does not hold in memory (one query) and writes the ones
-it changed (one statement). A timer task fires ``absence`` rules.
+writes the states it touched in one versioned statement; a state it did not
+hold in memory is taken for new, and read back only if that write is
+refused (after a restart, or when another worker wrote it). A timer task
+fires ``absence`` rules.
 
 Modules that learn of something outside the inbox (a consumer app polling,
 say) feed it in their own transaction::
