@@ -133,6 +133,7 @@ PeriodsByGroup = dict[str, list[tuple[datetime, datetime]]]
 def shape(rows: Iterable[tuple[int, int, int]]) -> PeriodsByGroup:
     """``(group, start_us, end_us)`` rows to ``{"people": [(start, end), ...], "vehicles": [...]}``."""
     result: PeriodsByGroup = {name: [] for name in GROUPS}
-    for group, start, end in rows:
-        result[GROUPS[group]].append((from_micros(start), from_micros(end)))
+    lists, epoch, micros = [result[name] for name in GROUPS], EPOCH, timedelta
+    for group, start, end in rows:  # inlined from_micros: results may hold hundreds of thousands of periods
+        lists[group].append((epoch + micros(microseconds=start), epoch + micros(microseconds=end)))
     return result
