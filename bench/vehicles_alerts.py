@@ -10,7 +10,8 @@ detections/s flow into the topic; every ``--every`` seconds one SUV (a
 probe, numbered in its Model) is published. Each probe's latency runs from
 just before it is handed to the producer (so it includes the broker's
 acknowledgement) to the moment its frame arrives on the stream. Probes that
-never arrive are counted as lost.
+never arrive are counted as lost. Measuring starts once a first probe came
+through (the worker has joined its consumer group).
 """
 
 from __future__ import annotations
@@ -85,6 +86,20 @@ async def background(env: dict[str, str], rate: float, stop: asyncio.Event) -> N
             await asyncio.sleep(0.02)
 
 
+async def warm_up(env: dict[str, str], arrived: dict[int, float], within: float = 120) -> None:
+    """Until a first probe (numbered -1) comes through: the worker has joined its group and is reading."""
+    topic = env["EVENTEYE_VEHICLES_DETECTIONS_TOPIC"]
+    body = orjson.dumps({"Year": 2020, "Make": "Probe", "Model": "-1", "Category": "SUV"})
+    async with bus(env).publisher() as publisher:
+        await publisher.publish(topic, body)
+    deadline = time.monotonic() + within
+    while -1 not in arrived:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no alert came through within {within}s")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)
+
+
 async def probe(env: dict[str, str], args: argparse.Namespace, sent: dict[int, float]) -> None:
     topic = env["EVENTEYE_VEHICLES_DETECTIONS_TOPIC"]
     count = int(args.seconds / args.every)
@@ -106,13 +121,16 @@ async def measure(url: str, env: dict[str, str], args: argparse.Namespace) -> st
         listener = asyncio.create_task(listen(http, headers, arrived, ready))
         await asyncio.wait_for(ready.wait(), 30)
         load = asyncio.create_task(background(env, args.background, stop))
-        await asyncio.sleep(3)  # let the consumer group settle and the background flow
+        await warm_up(env, arrived)
         await probe(env, args, sent)
         await asyncio.sleep(3)
         stop.set()
         await load
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
+    missing = sorted(set(sent) - set(arrived))
+    if missing:
+        print(f"probes that never came: {missing[:20]}")
     latencies = sorted((arrived[n] - sent[n]) * 1000 for n in sent if n in arrived)
     if not latencies:
         raise SystemExit("no alert arrived")
