@@ -213,3 +213,16 @@ class TestSuspiciousVehicleSetting:
         alerts = (await client.get("/v1/alerts", params={"module": "vehicles"}, headers=admin_headers)).json()["items"]
 
         assert sorted(alert["event_ids"][0] for alert in alerts) == sorted(ids[1:])
+
+
+class TestOpenApi:
+    async def test_the_detections_api_is_documented(self, client: httpx.AsyncClient) -> None:
+        document = (await client.get("/openapi.json")).json()
+
+        paths = document["paths"]
+        assert {"get", "post"} <= set(paths["/detections"])
+        assert {p["name"] for p in paths["/detections"]["get"]["parameters"]} == {"skip", "limit"}
+        assert {p["name"] for p in paths["/stats"]["get"]["parameters"]} == {"start", "end"}
+        assert "text/event-stream" in paths["/alerts"]["get"]["responses"]["200"]["content"]
+        body = paths["/detections"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body["oneOf"][0]["required"] == ["Year", "Make", "Model", "Category"]
