@@ -67,11 +67,6 @@ RecordParser = Callable[[bytes], tuple[str, bytes]]
 """Turns a record's value into ``(event type, envelope body)``; raises ``InvalidRecord`` saying why it cannot."""
 
 
-def fixed_type(type: str) -> RecordParser:
-    """A parser keeping the value as the body, every record of event type ``type``."""
-    return lambda value: (type, value)
-
-
 def record_event_id(record: Record) -> uuid.UUID:
     """The UUID of the record's ``id`` header; else a deterministic, time-ordered one (UUIDv8).
 
