@@ -15,6 +15,7 @@ from tests.conftest import login_headers
 from tests.core.conftest import running_app
 from tests.fixtures.kafka import TansuBroker
 from tests.fixtures.server import free_port
+from tests.fixtures.waiting import eventually
 from tests.vehicles.conftest import (
     CIVIC,
     F150,
@@ -166,7 +167,13 @@ class TestBrokerRestart:
             await produce(bus, topic, orjson.dumps(LAND_CRUISER))
             await wait_stored(engine, 1)
 
-            private_kafka_broker.restart()  # tansu keeps nothing: the topic and the group start over
-            await produce(bus, topic, orjson.dumps(CIVIC), orjson.dumps(F150))
+            # tansu keeps nothing: the topic and its offsets start over, so a record produced
+            # before the consumer is back may sit below its old position and be skipped (a real
+            # broker keeps its log). What must hold: indexing resumes for what comes after.
+            private_kafka_broker.restart()
 
-            assert await wait_stored(engine, 3, within=60) == 3
+            async def produce_and_count() -> int:
+                await produce(bus, topic, orjson.dumps(CIVIC), orjson.dumps(F150))
+                return await stored(engine)
+
+            assert await eventually(produce_and_count, lambda count: count >= 2, timeout=60, every=1.0) >= 2
