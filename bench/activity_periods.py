@@ -25,7 +25,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -68,19 +67,28 @@ async def baseline(engine: AsyncEngine, camera: str) -> Periods:
         return [(row.grp, row.start_us, row.end_us) for row in rows]
 
 
-async def timed(run: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, Any]:
-    samples, result = [], None
+async def timed(runs: dict[str, Callable[[], Awaitable[Periods]]], repeat: int) -> dict[str, tuple[float, Periods]]:
+    """Median time and result of each run; the runs take turns, so that they share the machine's moods."""
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    results: dict[str, Periods] = {}
     for _ in range(repeat):
-        started = time.perf_counter()
-        result = await run()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples), result
+        for name, run in runs.items():
+            started = time.perf_counter()
+            results[name] = await run()
+            samples[name].append(time.perf_counter() - started)
+    return {name: (statistics.median(samples[name]), results[name]) for name in runs}
 
 
 async def compare(engine: AsyncEngine, camera: str, repeat: int) -> Periods:
-    stored_s, stored = await timed(lambda: ours(engine, camera, stored=True), repeat)
-    computed_s, computed = await timed(lambda: ours(engine, camera, stored=False), repeat)
-    lag_s, lagged = await timed(lambda: baseline(engine, camera), repeat)
+    found = await timed(
+        {
+            "stored": lambda: ours(engine, camera, stored=True),
+            "computed": lambda: ours(engine, camera, stored=False),
+            "lag": lambda: baseline(engine, camera),
+        },
+        repeat,
+    )
+    (stored_s, stored), (computed_s, computed), (lag_s, lagged) = found["stored"], found["computed"], found["lag"]
     assert stored == computed == lagged, "the queries disagree"
     print(f"    {len(stored):,} periods")
     print(f"    eventeye (stored)    {stored_s * 1000:8.0f} ms   {lag_s / stored_s:5.1f}x faster than LAG")

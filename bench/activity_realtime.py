@@ -1,9 +1,10 @@
 """The real-time path: latency of ``POST /v1/activity/detections`` with one or a few detections, against a real server.
 
-    .venv/bin/python bench/activity_realtime.py [--calls 2000] [--batch 1] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/activity_realtime.py [--calls 2000] [--batch 1] [--split] [--inbox-max-wait S] [--pg URL]
 
-Starts ``eventeye serve`` on 127.0.0.1 over a scratch PostgreSQL database
-(and then over SQLite), and posts ``--calls`` requests one after the other
+Starts ``eventeye serve`` (``--split``: ``eventeye api`` and ``eventeye
+worker``) on 127.0.0.1 over a scratch PostgreSQL database (and then over
+SQLite), and posts ``--calls`` requests one after the other
 from one keep-alive client, each with ``--batch`` detections of one camera
 30 s apart, as a camera would (only faster). Reports the call latency
 (answer once durable in the inbox), the server's CPU time per call (accepting
@@ -69,14 +70,16 @@ async def stored(url: str, expected: int) -> int:
 
 
 async def run(name: str, url: str, args: argparse.Namespace, tmp: Path) -> None:
-    with server(url, tmp / "data") as (base, headers, pid):
+    env = {} if args.inbox_max_wait is None else {"EVENTEYE_INBOX_MAX_WAIT": str(args.inbox_max_wait)}
+    with server(url, tmp / "data", split=args.split, **env) as (base, headers, pid):
         before = cpu_seconds(pid)
         samples = await asyncio.to_thread(post_calls, base, headers, args.calls, args.batch)
         count = await stored(url, (args.calls + WARMUP) * args.batch)
         cpu = (cpu_seconds(pid) - before) / (args.calls + WARMUP)
+    what = "api process, accept only" if args.split else "accept + process"
     print(
         f"{name}: {args.batch} detection(s) per call: {summary(samples)}; "
-        f"server CPU {cpu * 1000:.2f} ms per call (accept + process); {count:,} detections stored",
+        f"server CPU {cpu * 1000:.2f} ms per call ({what}); {count:,} detections stored",
         flush=True,
     )
 
@@ -87,6 +90,8 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--pg", default=PG_DEFAULT)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--split", action="store_true", help="eventeye api + eventeye worker instead of serve")
+    parser.add_argument("--inbox-max-wait", type=float, help="EVENTEYE_INBOX_MAX_WAIT for the server, in seconds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)

@@ -138,8 +138,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, data_dir: Path, **env: str) -> Iterator[tuple[str, dict[str, str], int]]:
-    """``eventeye serve`` on 127.0.0.1 over ``url``; yields its base URL, headers with an ingest+read key, its pid."""
+def server(url: str, data_dir: Path, *, split: bool = False, **env: str) -> Iterator[tuple[str, dict[str, str], int]]:
+    """``eventeye serve`` on 127.0.0.1 over ``url`` (``split``: ``eventeye api`` + ``eventeye worker``);
+    yields its base URL, headers with an ingest+read key, and the pid of the process serving HTTP."""
     environment = {
         **os.environ,
         "EVENTEYE_DATABASE_URL": url,
@@ -158,8 +159,9 @@ def server(url: str, data_dir: Path, **env: str) -> Iterator[tuple[str, dict[str
     )
     headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
     port = free_port()
-    args = [*EVENTEYE, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args = [*EVENTEYE, "api" if split else "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(args, env=environment, start_new_session=True)
+    workers = [subprocess.Popen([*EVENTEYE, "worker"], env=environment, start_new_session=True)] if split else []
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -174,5 +176,6 @@ def server(url: str, data_dir: Path, **env: str) -> Iterator[tuple[str, dict[str
             time.sleep(0.2)
         yield base, headers, process.pid
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
+        for child in (process, *workers):
+            os.killpg(child.pid, signal.SIGTERM)
+            child.wait(30)
