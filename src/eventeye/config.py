@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_events_per_request: int = Field(default=1000, ge=1)
     inbox_batch_size: int = Field(default=2000, ge=1)
-    inbox_max_wait: Duration = timedelta(milliseconds=2)
+    inbox_max_wait: Duration = timedelta(0)
     inbox_max_backlog: int = Field(default=200_000, ge=1)
     processor_batch_size: int = Field(default=2000, ge=1)
     processor_linger: Duration = timedelta(milliseconds=20)

@@ -13,15 +13,16 @@ from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.responses import OrjsonResponse
 from eventeye.web import repository as web_repository
 from eventeye.web import service as web_service
-from eventeye.web.schemas import MODULE, Accepted, EventPage, Stats, StatsCount
+from eventeye.web.schemas import MODULE, Accepted, EventPage, Stats, StatsCount, WebEventIn
 
 router = APIRouter(prefix="/v1", tags=["web"])
 
+EVENT_SCHEMA = WebEventIn.model_json_schema()
 INGEST_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/WebEventIn"}, {"type": "array"}]}},
+            "application/json": {"schema": {"oneOf": [EVENT_SCHEMA, {"type": "array", "items": EVENT_SCHEMA}]}},
             "application/x-ndjson": {"schema": {"type": "string"}},
         },
     }

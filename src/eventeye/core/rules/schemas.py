@@ -7,7 +7,7 @@ modules' default rules, so all three are validated alike. Example::
         name="activity.presence",
         kind="consecutive",
         module="activity",
-        key=["camera"],
+        key=["camera_id"],
         when=[Condition(field="type", op="in", values=["pedestrian", "bicycle"])],
         count=5,
     )
