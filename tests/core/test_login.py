@@ -87,7 +87,7 @@ class TestLoginRateLimit:
             blocked = await running.client.post("/login", data=RIGHT)
             assert blocked.status_code == 429
             assert blocked.json()["error"]["code"] == "rate_limited"
-            assert 1 <= int(blocked.headers["Retry-After"]) <= 61
+            assert int(blocked.headers["Retry-After"]) in range(1, 62)
             other = await running.client.post("/login", data={"username": "someone", "password": "x"})
             assert other.status_code == 401
 
