@@ -15,7 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from eventeye import __version__
+from eventeye import __version__, process
 from eventeye.activity import cli as activity_cli
 from eventeye.client.cli import send as send_events
 from eventeye.config import ConfigFileError, Settings, describe_error, get_settings
@@ -27,7 +27,7 @@ from eventeye.criticality import cli as criticality_cli
 from eventeye.errors import EventeyeError
 from eventeye.logs import configure_logging
 from eventeye.plans import cli as plans_cli
-from eventeye.process import SchemaOutdated, running
+from eventeye.process import running
 from eventeye.vehicles import cli as vehicles_cli
 
 app = typer.Typer(help="eventeye: collect, store, query and alert on events.", no_args_is_help=True)
@@ -87,14 +87,7 @@ async def prepare_schema(settings: Settings) -> None:
     instead of a failed server start, and migrates SQLite once for all workers.
     """
     async with database(settings) as engine:
-        if settings.is_embedded:
-            await migrations.upgrade(engine)
-            return
-        missing = await migrations.pending(engine)
-    if missing:
-        raise SchemaOutdated(
-            f"the database schema is not current (pending: {', '.join(sorted(missing))}); run `eventeye migrate` first"
-        )
+        await process.prepare_schema(settings, engine)
 
 
 def _uvicorn(factory: str, host: str | None, port: int | None, workers: int) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.config import Settings
 from eventeye.core.modules import ModuleRegistry, Role
-from eventeye.core.runtime import Runtime, build_runtime
+from eventeye.core.runtime import build_runtime
 from eventeye.core.storage import migrations
 from eventeye.core.tasks import Supervisor
 from eventeye.errors import EventeyeError
@@ -24,12 +24,12 @@ class SchemaOutdated(EventeyeError):
     """The database schema is behind this version of eventeye."""
 
 
-async def prepare_schema(runtime: Runtime) -> None:
+async def prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
     """Migrate the embedded database; refuse to run on an out-of-date PostgreSQL schema."""
-    if runtime.settings.is_embedded:
-        await migrations.upgrade(runtime.engine)
+    if settings.is_embedded:
+        await migrations.upgrade(engine)
         return
-    missing = await migrations.pending(runtime.engine)
+    missing = await migrations.pending(engine)
     if missing:
         raise SchemaOutdated(
             f"the database schema is not current (pending: {', '.join(sorted(missing))}); run `eventeye migrate` first"
@@ -57,7 +57,7 @@ async def running(
     supervisor = Supervisor()
     registry = ModuleRegistry(runtime=runtime, roles=roles)
     try:
-        await prepare_schema(runtime)
+        await prepare_schema(settings, runtime.engine)
         for module in modules if modules is not None else enabled_modules(settings):
             module.register(registry)
         for hook in registry.on_start:
