@@ -257,7 +257,8 @@ async def find_periods(
 ) -> list[tuple[int, int, int]]:
     """``(group, start_us, end_us)`` of every period of ``camera_id`` within ``[start, end)``, in time order."""
     statement, params = periods_statement(camera_id=camera_id, start=start, end=end, gap=gap, stored=stored)
-    rows = list((await conn.execute(statement, params)).tuples())
+    result: Any = await conn.execute(statement, params)
+    rows: list[tuple[int, int, int]] = list(result)  # rows unpack like tuples
     rows.sort()  # nearly in order already: linear
     return rows
 

@@ -31,7 +31,11 @@ class Tracing:
     def instrument_engine(self, engine: AsyncEngine) -> None:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=self.provider)
+        # The instrumentation declares SQLAlchemy < 2.1, but only hooks the engine's cursor
+        # events, which 2.1 keeps; the tracing test checks that statements are still traced.
+        SQLAlchemyInstrumentor().instrument(
+            engine=engine.sync_engine, tracer_provider=self.provider, skip_dep_check=True
+        )
 
     def shutdown(self) -> None:
         """Flush pending spans and detach from the engine."""

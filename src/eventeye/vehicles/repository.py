@@ -70,7 +70,9 @@ async def add_make_counts(conn: AsyncConnection, *, counts: Mapping[str, int], s
 
 
 async def count_detections(conn: AsyncConnection) -> int:
-    total = (await conn.execute(select(func.coalesce(func.sum(vehicles_make_counts.c.detections), 0)))).scalar_one()
+    total: Any = (
+        await conn.execute(select(func.coalesce(func.sum(vehicles_make_counts.c.detections), 0)))
+    ).scalar_one()
     return int(total)
 
 
@@ -83,7 +85,8 @@ async def list_detections(conn: AsyncConnection, *, skip: int, limit: int) -> li
         .offset(skip)
         .limit(limit)
     )
-    return [Detection(*row) for row in await conn.execute(statement)]
+    rows: Any = await conn.execute(statement)
+    return [Detection(*row) for row in rows]
 
 
 async def count_by_make(
@@ -104,4 +107,5 @@ async def count_by_make(
             conditions.append(table.indexed_at < end)
         count = func.count().label("n")
         statement = select(table.make, count).where(*conditions).group_by(table.make).order_by(count.desc(), table.make)
-    return [(str(make), int(n)) for make, n in await conn.execute(statement)]
+    rows: Any = await conn.execute(statement)
+    return [(str(make), int(n)) for make, n in rows]

@@ -171,7 +171,7 @@ async def claim_deliveries(
     )
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    ids = list((await conn.execute(due)).scalars())
+    ids: list[uuid.UUID] = list((await conn.execute(due)).scalars())
     if not ids:
         return []
     lease = update(alert_deliveries).where(alert_deliveries.c.id.in_(ids)).values(next_attempt_at=lease_until)

@@ -153,7 +153,8 @@ async def count_errors(
     if end is not None:
         conditions.append(errors.c.created_at < end)
     statement = select(errors.c.kind, func.count()).where(*conditions).group_by(errors.c.kind)
-    return {kind: int(count) for kind, count in await conn.execute(statement)}
+    rows: Any = await conn.execute(statement)
+    return {str(kind): int(count) for kind, count in rows}
 
 
 async def list_schemas(conn: AsyncConnection) -> list[tuple[str, str, dict[str, Any], datetime]]:
