@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -66,7 +68,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
-            cursor.execute(pragma)
+            _pragma(cursor, pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -78,6 +80,19 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine
+
+
+def _pragma(cursor: Any, pragma: str, *, attempts: int = 100) -> None:
+    """Run a PRAGMA, waiting out a lock: switching a new database to WAL needs it alone, and
+    SQLite answers "database is locked" at once (no busy wait) to a second connection doing the same."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute(pragma)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)  # blocks the loop briefly; happens only while a new database is set up
 
 
 async def check_connection(engine: AsyncEngine) -> None:
