@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +62,7 @@ from eventeye.core.bus.base import (
 logger = logging.getLogger("eventeye.bus.kafka")
 
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+CLOSE_TIMEOUT = 10.0
 
 _UNAVAILABLE = (KafkaTimeoutError, KafkaUnavailableError, BrokerNotAvailableError, asyncio.TimeoutError)
 _REJECTED = (
@@ -272,7 +273,7 @@ class KafkaPublisher(Publisher):
         producer, self._producer = self._producer, None
         if producer is not None:
             with translate_errors("closing a producer"):
-                await producer.stop()
+                await _bounded_stop(producer.stop(), "closing a producer")
 
     def _require(self) -> AIOKafkaProducer:
         if self._closed:
@@ -280,6 +281,15 @@ class KafkaPublisher(Publisher):
         if self._producer is None:
             raise BusError("publisher is not started")
         return self._producer
+
+
+async def _bounded_stop(stopping: Awaitable[None], what: str) -> None:
+    """Stop a client, but not for longer than ``CLOSE_TIMEOUT``: a broker that went away
+    mid-shutdown must not hold the process past its graceful-shutdown time."""
+    try:
+        await asyncio.wait_for(stopping, CLOSE_TIMEOUT)
+    except TimeoutError:
+        logger.warning("gave up %s after %.0f s; the broker did not answer", what, CLOSE_TIMEOUT)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -337,7 +347,7 @@ class KafkaConsumer(Consumer):
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             with translate_errors("leaving the consumer group"):
-                await consumer.stop()
+                await _bounded_stop(consumer.stop(), "leaving the consumer group")
 
     def assignment(self) -> frozenset[tuple[str, int]]:
         if self._consumer is None:
