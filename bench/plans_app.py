@@ -20,7 +20,6 @@ from fastapi import FastAPI, Response
 
 from eventeye.app import create_app
 from eventeye.core.auth.dependencies import Public
-from eventeye.plans import router as plans_router
 
 
 def create() -> FastAPI:
@@ -38,6 +37,6 @@ def create() -> FastAPI:
     here = routes.pop()
     app.add_api_route("/bench/bare", bare, methods=["GET"])
     routes.insert(0, routes.pop())
-    plans_at = next(i for i, r in enumerate(routes) if getattr(r, "original_router", r) is plans_router)
+    plans_at = next(i for i, r in enumerate(routes) if getattr(r, "path", None) == "/search")
     routes.insert(plans_at, here)
     return app

@@ -9,18 +9,18 @@ from eventeye.core.auth.dependencies import declared_access, mounted_routes
 from eventeye.core.auth.endpoints import router as auth_router
 from eventeye.core.health import router as health_router
 from eventeye.core.pipeline.endpoints import router as pipeline_router
+from eventeye.core.routing import include_flat, install_static_path_index
 from eventeye.core.rules.endpoints import router as rules_router
 from eventeye.modules import LoadedModule
 
 
 def mount_routers(app: FastAPI, modules: list[LoadedModule]) -> None:
-    app.include_router(health_router)
-    app.include_router(auth_router)
-    app.include_router(pipeline_router)
-    app.include_router(rules_router)
-    app.include_router(alerts_router)
+    """The core's routes, then each module's, flat and with fixed paths looked up directly."""
+    for router in (health_router, auth_router, pipeline_router, rules_router, alerts_router):
+        include_flat(app, router)
     for module in modules:
-        app.include_router(module.router)
+        include_flat(app, module.router)
+    install_static_path_index(app)
     check_access_declared(app)
 
 
