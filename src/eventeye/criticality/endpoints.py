@@ -83,7 +83,7 @@ async def poll(app_name: SecappCaller, conn: DbConn, runtime: RuntimeDep) -> Res
     """The latest state if this App-name has not been given it yet, else ``{}`` (each state once per app)."""
     at = criticality_service.now()
     state = await criticality_service.poll(conn, app_name=app_name, at=at)
-    await runtime.rules.observe(conn, [poll_fact(app_name, at)])
+    runtime.rules.defer([poll_fact(app_name, at)])
     metrics.POLLS.labels(metrics.app_label(app_name), "state" if state else "empty").inc()
     if state is None:
         return OrjsonResponse({}, headers=NO_STORE)

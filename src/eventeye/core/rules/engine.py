@@ -39,6 +39,7 @@ from eventeye.core.responses import dumps
 from eventeye.core.rules import repository as rules_repository
 from eventeye.core.rules.base import CompiledRule
 from eventeye.core.rules.catalog import Effective, RuleCatalog, RuleConfigError, describe, parse_configured
+from eventeye.core.rules.deferred import DeferredFacts
 from eventeye.core.rules.plan import Planner
 from eventeye.core.rules.schemas import KafkaSink, LogSink, Rule
 from eventeye.core.rules.state import Entry, Pair, StateCache
@@ -115,6 +116,13 @@ class RulesEngine:
         self._version: tuple[int, datetime | None] | None = None
         self._checked_at = float("-inf")
         self._pending: Outcome | None = None
+        self.deferred = DeferredFacts(
+            engine,
+            self.observe,
+            delay=settings.rules_observe_delay.total_seconds(),
+            max_pending=settings.rules_observe_max_pending,
+        )
+        """Facts that requests leave for the rules to evaluate a moment later (``defer``)."""
         self._rebuild()
 
     # Rules in effect
@@ -187,6 +195,10 @@ class RulesEngine:
         outcome = await self._evaluate(conn, sorted(facts, key=lambda fact: fact.occurred_at), cached=False)
         self.cache.forget(outcome.entries)  # this process learns the new states only after the caller commits
         return outcome.alerts
+
+    def defer(self, facts: Sequence[Fact]) -> None:
+        """Like ``observe``, but in a batch with others within ``rules_observe_delay`` (see ``deferred``)."""
+        self.deferred.add(facts)
 
     # Evaluation
 
@@ -322,7 +334,10 @@ class RulesEngine:
                 await asyncio.sleep(interval)
 
     def tasks(self, roles: set[str]) -> list[TaskSpec]:
-        return [TaskSpec("rules-timers", self.run_timers)] if "worker" in roles else []
+        tasks = [TaskSpec("rules-timers", self.run_timers)] if "worker" in roles else []
+        if "api" in roles:
+            tasks.append(TaskSpec("rules-deferred", self.deferred.run))
+        return tasks
 
 
 def _entry(rule: CompiledRule, row: rules_repository.StateRow | None) -> Entry:
