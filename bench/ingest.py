@@ -1,11 +1,12 @@
 """Ingestion benchmark of the ``web`` module against real ``eventeye serve`` processes.
 
-    .venv/bin/python bench/ingest.py [--database sqlite|postgresql|both] [--duration S] [--profile DIR]
+    .venv/bin/python bench/ingest.py [--database sqlite|postgresql|both] [--duration S] [--split] [--profile DIR]
 
 For each database, on 127.0.0.1: a fresh database (SQLite in a temp dir;
 PostgreSQL: a new database on postgresql://postgres@127.0.0.1:5432/), one
-``eventeye serve`` process, and a bare FastAPI handler in its own process
-for comparison. Phases:
+``eventeye serve`` process (with ``--split``: ``eventeye api`` and
+``eventeye worker``, the processor in a process of its own), and a bare
+FastAPI handler in its own process for comparison. Phases:
 
 1. bare handler, single events and batches of 100 (wrk);
 2. sustained batches of 100 (wrk), with the inbox backlog sampled every
@@ -90,6 +91,24 @@ def process(args: list[str], env: dict[str, str], log: Path, ready_path: str) ->
     try:
         wait_ready(url, proc, ready_path)
         yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def worker_process(env: dict[str, str], log: Path, *, enabled: bool) -> Iterator[None]:
+    """``eventeye worker`` (the processor) in its own process, when ``enabled``."""
+    if not enabled:
+        yield
+        return
+    with log.open("wb") as out:
+        proc = subprocess.Popen([PYTHON, "-m", "eventeye", "worker"], env={**os.environ, **env}, stdout=out, stderr=out)
+    try:
+        yield
     finally:
         proc.terminate()
         try:
@@ -289,8 +308,12 @@ def bench_database(kind: str, args: argparse.Namespace, directory: Path) -> dict
         if kind == "postgresql":
             migrate = [PYTHON, "-m", "eventeye", "migrate"]
             subprocess.run(migrate, env={**os.environ, **env}, check=True, timeout=120, capture_output=True)
-        serve = [PYTHON, "-m", "eventeye", "serve", "--host", "127.0.0.1"]
-        with process(serve, env, directory / f"eventeye-{kind}.log", "/healthz") as (url, pid):
+        command = "api" if args.split else "serve"
+        serve = [PYTHON, "-m", "eventeye", command, "--host", "127.0.0.1"]
+        with (
+            worker_process(env, directory / f"worker-{kind}.log", enabled=args.split),
+            process(serve, env, directory / f"eventeye-{kind}.log", "/healthz") as (url, pid),
+        ):
             keys = make_keys(url)
             run_wrk(url, key=keys["bench-load"], batch=100, seconds=2, connections=args.connections)  # warm up
             results["batches"] = sustained_batches(url, keys["bench-load"], db, args, pid)
@@ -313,6 +336,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=BULK_EVENTS, help="events bulk-loaded for the query phase")
     parser.add_argument("--profile", type=Path, help="directory for py-spy profiles of the server")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="run `eventeye api` and `eventeye worker` as two processes instead of one `eventeye serve`",
+    )
     args = parser.parse_args()
     if not wrk_available():
         sys.exit("wrk is required: apt-get install -y wrk")
