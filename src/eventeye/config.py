@@ -171,6 +171,7 @@ class Settings(BaseSettings):
     plans_sync_lease_ttl: Duration = timedelta(minutes=2)
     plans_search_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     plans_sync_nice: int = Field(default=10, ge=0, le=19)
+    plans_sync_idle: bool = True
 
     # activity
     activity_presence_streak: int = Field(default=5, ge=1)

@@ -58,6 +58,26 @@ class TestSyncCommand:
         assert out.startswith("failed")
         assert "error: the provider answered 500" in err
 
+    @pytest.mark.usefixtures("engine")
+    def test_it_runs_at_a_lower_cpu_priority(self, database_url: str, tmp_path: Path, provider: FakeProvider) -> None:
+        release = threading.Event()
+        provider.serve(Reply(SAMPLE, delay=60, hold=release))
+        env = cli_env(database_url, tmp_path, provider.url) | {"EVENTEYE_PLANS_SYNC_NICE": "7"}
+        process = plans_sync(env)
+        try:
+            deadline = time.monotonic() + 30
+            while provider.requests == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert provider.requests >= 1  # the sync is under way, past start-up
+            stat = Path(f"/proc/{process.pid}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()  # from field 3 of proc(5) on
+            assert int(fields[16]) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)  # nice
+            assert int(fields[38]) == os.SCHED_IDLE  # scheduling policy
+        finally:
+            release.set()
+            process.communicate(timeout=60)
+        assert process.returncode == 0
+
     def test_without_a_provider_it_says_so(self, database_url: str, tmp_path: Path) -> None:
         process = plans_sync(cli_env(database_url, tmp_path, None))
         _, err = process.communicate(timeout=60)

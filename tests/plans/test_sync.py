@@ -296,14 +296,15 @@ class TestOneSyncAtATime:
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priority is Linux's")
 def test_the_parser_thread_yields_the_cpu_and_the_process_does_not() -> None:
     process_nice = os.getpriority(os.PRIO_PROCESS, 0)
-    seen: list[int] = []
+    process_policy = os.sched_getscheduler(0)
+    seen: list[tuple[int, int]] = []
 
     def parser_thread() -> None:
-        _lower_priority(5)
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        _lower_priority(5, True)
+        seen.append((os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), os.sched_getscheduler(0)))
 
     thread = threading.Thread(target=parser_thread)
     thread.start()
     thread.join()
-    assert seen == [min(19, process_nice + 5)]
-    assert os.getpriority(os.PRIO_PROCESS, 0) == process_nice
+    assert seen == [(min(19, process_nice + 5), os.SCHED_IDLE)]
+    assert (os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)) == (process_nice, process_policy)

@@ -12,6 +12,7 @@ from eventeye.core.storage.engine import create_engine
 from eventeye.errors import EventeyeError
 from eventeye.plans.handlers import build_syncer
 from eventeye.plans.repository import SyncRun
+from eventeye.plans.sync import lower_priority
 
 app = typer.Typer(help="The plans module: the provider's events.", no_args_is_help=True)
 
@@ -43,6 +44,8 @@ def sync(
     async def work(settings: Settings) -> SyncRun | None:
         if not (settings_url or settings.plans_provider_url):
             raise EventeyeError("no provider: set EVENTEYE_PLANS_PROVIDER_URL or pass --url")
+        # A process of its own doing background work: all of it yields the cores to serving.
+        lower_priority(settings.plans_sync_nice, idle=settings.plans_sync_idle)
         return await _sync_once(settings, settings_url)
 
     run = run_db(work)

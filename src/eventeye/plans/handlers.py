@@ -38,6 +38,7 @@ def build_syncer(settings: Settings, engine: AsyncEngine, *, url: str | None = N
         provider=settings.plans_provider_name,
         lease_ttl=settings.plans_sync_lease_ttl,
         parser_nice=settings.plans_sync_nice,
+        parser_idle=settings.plans_sync_idle,
     )
 
 

@@ -17,7 +17,6 @@ import logging
 import os
 import socket
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +98,8 @@ class Syncer:
     batch_size: int = BATCH_SIZE
     parser_nice: int = 0
     """How much lower the parser thread's CPU priority is (Linux): parsing yields to serving on shared cores."""
+    parser_idle: bool = False
+    """Also put the parser thread in Linux's idle scheduling class (CPU time no one else wants)."""
 
     @property
     def lease_name(self) -> str:
@@ -159,7 +160,10 @@ class Syncer:
         loop = asyncio.get_running_loop()
         # lxml documents stay in the thread that created them: one parser thread per sync.
         with ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="plans-feed", initializer=_lower_priority, initargs=(self.parser_nice,)
+            max_workers=1,
+            thread_name_prefix="plans-feed",
+            initializer=_lower_priority,
+            initargs=(self.parser_nice, self.parser_idle),
         ) as parser:
             # A document cut short or broken anywhere changes nothing: check it all before using any of it.
             await loop.run_in_executor(parser, check_well_formed, body)
@@ -222,15 +226,24 @@ class Syncer:
             logger.warning("could not release the plans sync lease; it expires on its own", exc_info=True)
 
 
-def _lower_priority(nice: int) -> None:
+def _lower_priority(nice: int, idle: bool) -> None:
     """Lower the calling thread's CPU priority (on Linux a thread is scheduled on its own)."""
-    if nice and sys.platform == "linux":
-        try:
-            os.setpriority(
-                os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)
-            )
-        except OSError:
-            logger.warning("could not lower the feed parser's priority", exc_info=True)
+    lower_priority(nice, idle=idle)
+
+
+def lower_priority(nice: int, *, idle: bool = False) -> None:
+    """Lower the calling thread's CPU priority by ``nice``, and with ``idle`` put it in the idle
+    scheduling class (it runs only on CPU time no other thread wants). Threads it starts later
+    inherit both. Linux only; elsewhere nothing changes."""
+    if sys.platform != "linux":
+        return
+    try:
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
+        if idle:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except OSError:
+        logger.warning("could not lower the plans sync's CPU priority", exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)
