@@ -124,11 +124,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Rules ([[rules]] tables in eventeye.toml; see the README)"
     )
     rules_timer_interval: Duration = timedelta(seconds=1)
-    rules_observe_delay: Duration = Field(
+    deferred_write_delay: Duration = Field(
         default=timedelta(milliseconds=200),
-        description="Facts that requests leave to the rules (criticality polls) are evaluated within this, in batches",
+        description="What requests leave for later (criticality polls, their facts for rules) is written within this",
     )
-    rules_observe_max_pending: int = Field(default=100_000, ge=1)
+    deferred_max_pending: int = Field(default=100_000, ge=1)
     rules_state_cache_size: int = Field(default=100_000, ge=0)
     alerts_heartbeat: Duration = timedelta(seconds=15)
     alerts_client_queue: int = Field(default=1000, ge=1)

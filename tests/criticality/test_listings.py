@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import update
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.criticality.tables import consumers
 from tests.criticality.conftest import poll, post_change
+from tests.fixtures.waiting import eventually
 
 HISTORY = "/v1/criticality/history"
 CONSUMERS = "/v1/criticality/consumers"
@@ -65,6 +67,15 @@ class TestHistory:
         assert response.json()["error"]["details"][0]["field"] == "limit"
 
 
+async def listed_consumers(client: httpx.AsyncClient, headers: dict[str, str], names: set[str]) -> None:
+    """Until every one of ``names`` is listed (polls are written in batches, shortly after)."""
+
+    async def listed() -> set[str]:
+        return {item["app_name"] for item in (await client.get(CONSUMERS, headers=headers)).json()["items"]}
+
+    await eventually(listed, lambda seen: names <= seen, timeout=10)
+
+
 class TestConsumers:
     async def test_shows_last_poll_and_the_last_state_given(
         self, client: httpx.AsyncClient, admin_headers: dict[str, str]
@@ -74,7 +85,12 @@ class TestConsumers:
         before = datetime.now(UTC)
         await poll(client, "watcher")
         await poll(client, "watcher")
-        items = (await client.get(CONSUMERS, headers=admin_headers)).json()["items"]
+
+        async def listed() -> list[dict[str, Any]]:
+            return list((await client.get(CONSUMERS, headers=admin_headers)).json()["items"])
+
+        # polls are written in batches, within EVENTEYE_DEFERRED_WRITE_DELAY
+        items = await eventually(listed, lambda items: bool(items) and items[0]["polls"] == 3, timeout=10)
         assert [item["app_name"] for item in items] == ["watcher"]
         watcher = items[0]
         assert watcher["polls"] == 3
@@ -93,6 +109,7 @@ class TestConsumers:
     ) -> None:
         await poll(client, "quiet")
         await poll(client, "chatty")
+        await listed_consumers(client, admin_headers, {"quiet", "chatty"})
         async with engine.begin() as conn:
             silent_since = datetime.now(UTC) - timedelta(minutes=11)
             await conn.execute(
@@ -105,6 +122,7 @@ class TestConsumers:
         names = [f"consumer-{n}" for n in range(5)]
         for name in reversed(names):
             await poll(client, name)
+        await listed_consumers(client, admin_headers, set(names))
         pages = await all_pages(client, CONSUMERS, admin_headers, limit=2)
         assert [item["app_name"] for page in pages for item in page] == names
 

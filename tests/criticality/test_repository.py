@@ -23,8 +23,7 @@ async def publish(engine: AsyncEngine, status: int, change_at: datetime) -> int:
 
 
 async def poll(engine: AsyncEngine, app_name: str) -> State | None:
-    async with write_transaction(engine) as conn:
-        return await criticality_service.poll(conn, app_name=app_name, at=datetime.now(UTC))
+    return await criticality_service.poll(engine, app_name=app_name, at=datetime.now(UTC))
 
 
 async def test_racing_transactions_claim_a_state_once(engine: AsyncEngine) -> None:
@@ -44,4 +43,25 @@ async def test_a_claim_never_moves_back_to_an_older_state(engine: AsyncEngine) -
     assert consumer is not None
     assert consumer.notified is not None
     assert consumer.notified.id == newer
-    assert consumer.polls == 2
+
+
+async def test_before_any_state_a_poll_writes_nothing(engine: AsyncEngine) -> None:
+    assert await poll(engine, "early") is None
+    async with engine.connect() as conn:
+        assert await criticality_repository.get_consumer(conn, app_name="early") is None
+
+
+async def test_recorded_polls_add_up_and_the_last_poll_only_moves_forward(engine: AsyncEngine) -> None:
+    polls = [("a", T0), ("b", T0 + timedelta(seconds=5)), ("a", T0 + timedelta(seconds=9)), ("a", T0)]
+    async with write_transaction(engine) as conn:
+        await criticality_repository.record_polls(conn, criticality_service.count_polls(polls))
+    async with write_transaction(engine) as conn:  # a round of polls of other times, written late
+        late = [("a", T0 - timedelta(hours=1)), ("b", T0 + timedelta(hours=1))]
+        await criticality_repository.record_polls(conn, criticality_service.count_polls(late))
+    async with engine.connect() as conn:
+        a = await criticality_repository.get_consumer(conn, app_name="a")
+        b = await criticality_repository.get_consumer(conn, app_name="b")
+    assert a is not None
+    assert b is not None
+    assert (a.polls, a.first_poll_at, a.last_poll_at) == (4, T0 - timedelta(hours=1), T0 + timedelta(seconds=9))
+    assert (b.polls, b.first_poll_at, b.last_poll_at) == (2, T0 + timedelta(seconds=5), T0 + timedelta(hours=1))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.criticality.conftest import TOKEN, secapp_headers
 from tests.fixtures.server import run_server, server_env
+from tests.fixtures.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -98,12 +99,17 @@ async def test_the_simulator_against_a_real_server(engine: AsyncEngine, database
             login = await http.post(f"{server.url}/login", data={"username": "admin", "password": "long enough pw"})
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             history = await http.get(f"{server.url}/v1/criticality/history?limit=1000", headers=headers)
-            listed = await http.get(f"{server.url}/v1/criticality/consumers", headers=headers)
+            expected = sum(consumer["polls"] for consumer in result["consumers"])
+
+            async def listed_polls() -> dict[str, int]:  # written in batches, shortly after the polls
+                listed = await http.get(f"{server.url}/v1/criticality/consumers", headers=headers)
+                return {item["app_name"]: item["polls"] for item in listed.json()["items"]}
+
+            polls = await eventually(listed_polls, lambda seen: sum(seen.values()) >= expected + 1, timeout=10)
     posted = sum(producer["posted"] for producer in result["producers"])
     assert posted >= 10
     assert len(history.json()["items"]) == posted
     assert result["latest"]["status_change_id"] == latest["status_change_id"]
-    polls = {item["app_name"]: item["polls"] for item in listed.json()["items"]}
     for consumer in result["consumers"]:
         assert consumer["up_to_date"]
         assert consumer["told_twice"] == []

@@ -1,9 +1,9 @@
 """Background work of the criticality module.
 
 The latest-state gauge is refreshed from the database, so that every
-process reports the state other processes received. The consumers table
-(``last_poll_at`` per app) is what an absence rule reads to find silent
-consumers.
+process reports the state other processes received. Polls are logged in
+memory and written in batches: each app's poll count and last poll time, and
+a fact per poll for the rules (the silent-consumer absence rule).
 """
 
 from __future__ import annotations
@@ -13,16 +13,21 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from eventeye.config import Settings
+from eventeye.core.deferred import Deferred
 from eventeye.core.pipeline.envelope import Fact, new_event_id
 from eventeye.core.runtime import Runtime
 from eventeye.core.storage.engine import read_transaction
 from eventeye.criticality import repository as criticality_repository
+from eventeye.criticality import service as criticality_service
 from eventeye.criticality.metrics import LatestGauge
 
 logger = logging.getLogger("eventeye.criticality")
 
 EXTENSION = "criticality"
+POLLS_EXTENSION = "criticality.polls"
 MODULE = "criticality"
 POLL = "poll"
 SILENT_CONSUMER_RULE = "criticality.silent-consumer"
@@ -62,6 +67,28 @@ def silent_consumer_rule(settings: Settings) -> dict[str, Any]:
         "key": ["app"],
         "silence": settings.criticality_consumer_timeout.total_seconds(),
     }
+
+
+def poll_log(runtime: Runtime) -> Deferred[tuple[str, datetime]]:
+    """This process's log of polls (app, time), written in batches by its task (created on first use)."""
+    log = runtime.extensions.get(POLLS_EXTENSION)
+    if log is None:
+
+        async def write(conn: AsyncConnection, polls: list[tuple[str, datetime]]) -> None:
+            await criticality_repository.record_polls(conn, criticality_service.count_polls(polls))
+            await runtime.rules.observe(conn, [poll_fact(app_name, at) for app_name, at in polls])
+
+        settings = runtime.settings
+        log = Deferred(
+            runtime.engine,
+            write,
+            name="criticality-polls",
+            delay=settings.deferred_write_delay.total_seconds(),
+            max_pending=settings.deferred_max_pending,
+        )
+        runtime.extensions[POLLS_EXTENSION] = log
+    assert isinstance(log, Deferred)
+    return log
 
 
 def poll_fact(app_name: str, at: datetime) -> Fact:

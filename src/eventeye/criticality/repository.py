@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import String, bindparam, case, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -56,7 +56,16 @@ _LATEST = (
     .subquery("latest")
 )
 
-_TOUCH = update(consumers).where(consumers.c.app_name == _APP).values(last_poll_at=_AT, polls=consumers.c.polls + 1)
+# A row when there is a latest state and ``p_app_name`` has not been given it (or never polled).
+_NEWS = select(_LATEST.c.id).where(
+    ~select(consumers.c.app_name)
+    .where(
+        consumers.c.app_name == _APP,
+        consumers.c.notified_id.is_not(None),
+        tuple_(consumers.c.notified_change_at, consumers.c.notified_id) >= tuple_(_LATEST.c.change_at, _LATEST.c.id),
+    )
+    .exists()
+)
 
 _CLAIM = (
     update(consumers)
@@ -96,25 +105,56 @@ async def get_latest(conn: AsyncConnection) -> State | None:
     return State(id=row.id, current_status=row.current_status, change_at=row.change_at) if row else None
 
 
-async def record_poll(conn: AsyncConnection, *, app_name: str, at: datetime) -> None:
-    """Note that ``app_name`` polled at ``at`` (creating the consumer on its first poll).
+async def has_news(conn: AsyncConnection, *, app_name: str) -> bool:
+    """Whether a latest state exists that ``app_name`` has not been given (a read: no lock, no write)."""
+    return (await conn.execute(_NEWS, {"p_app_name": app_name})).first() is not None
 
-    On PostgreSQL this also locks the consumer's row until the transaction ends,
-    so one app's concurrent polls take their turns. A plain UPDATE first: unlike
-    the dialects' upserts, it is in SQLAlchemy's statement cache, and it is all
-    that runs once the app has polled before.
-    """
-    params = {"p_app_name": app_name, "p_at": at}
-    if (await conn.execute(_TOUCH, params)).rowcount:
-        return
+
+async def ensure_consumer(conn: AsyncConnection, *, app_name: str, at: datetime) -> None:
+    """Create the consumer's row if it has none yet (its polls are counted by ``record_polls``)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    first = (
+    statement = (
         dialect.insert(consumers)
-        .values(app_name=app_name, first_poll_at=at, last_poll_at=at, polls=1)
+        .values(app_name=app_name, first_poll_at=at, last_poll_at=at, polls=0)
         .on_conflict_do_nothing(index_elements=[consumers.c.app_name])
     )
-    if not (await conn.execute(first)).rowcount:
-        await conn.execute(_TOUCH, params)  # another first poll of this app inserted the row meanwhile
+    await conn.execute(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class Polls:
+    """One app's polls in a round: how many, the first and the last."""
+
+    app_name: str
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
+async def record_polls(conn: AsyncConnection, polls: list[Polls]) -> None:
+    """Add ``polls`` to the consumers (created on their first poll), one statement for all.
+
+    Rows are written sorted by app, so that concurrent writers lock them in the
+    same order; the first poll time only moves back and the last only forward.
+    """
+    if not polls:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(consumers)
+    new = statement.excluded
+    current = consumers.c
+    # A claim may have created the row (at a later poll) before this round of earlier polls.
+    earlier = case((new.first_poll_at < current.first_poll_at, new.first_poll_at), else_=current.first_poll_at)
+    later = case((new.last_poll_at > current.last_poll_at, new.last_poll_at), else_=current.last_poll_at)
+    statement = statement.on_conflict_do_update(
+        index_elements=[current.app_name],
+        set_={"first_poll_at": earlier, "last_poll_at": later, "polls": current.polls + new.polls},
+    )
+    rows = [
+        {"app_name": p.app_name, "first_poll_at": p.first_at, "last_poll_at": p.last_at, "polls": p.count}
+        for p in sorted(polls, key=lambda p: p.app_name)
+    ]
+    await conn.execute(statement, rows)
 
 
 async def claim_latest(conn: AsyncConnection, *, app_name: str, at: datetime) -> State | None:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye.config import Settings
+from eventeye.core.storage.engine import single_read, write_transaction
 from eventeye.criticality import repository as criticality_repository
-from eventeye.criticality.repository import Change, Consumer, State
+from eventeye.criticality.repository import Change, Consumer, Polls, State
 from eventeye.criticality.schemas import StatusChange
 from eventeye.errors import InvalidInput, field_detail
 
@@ -42,10 +43,32 @@ async def publish(conn: AsyncConnection, *, app_name: str, change: StatusChange,
     )
 
 
-async def poll(conn: AsyncConnection, *, app_name: str, at: datetime) -> State | None:
-    """Record the poll; the latest state if ``app_name`` has not been given it yet, else None."""
-    await criticality_repository.record_poll(conn, app_name=app_name, at=at)
-    return await criticality_repository.claim_latest(conn, app_name=app_name, at=at)
+async def poll(engine: AsyncEngine, *, app_name: str, at: datetime) -> State | None:
+    """The latest state if ``app_name`` has not been given it yet (it now is), else None.
+
+    A read first: most polls find nothing new and answer without a transaction
+    of their own. When there is news, one conditional UPDATE in a write
+    transaction claims it, and decides: of concurrent polls of one app, one
+    tells it. The poll itself is recorded apart (``PollLog``).
+    """
+    async with single_read(engine) as conn:
+        if not await criticality_repository.has_news(conn, app_name=app_name):
+            return None
+    async with write_transaction(engine) as conn:
+        await criticality_repository.ensure_consumer(conn, app_name=app_name, at=at)
+        return await criticality_repository.claim_latest(conn, app_name=app_name, at=at)
+
+
+def count_polls(polls: list[tuple[str, datetime]]) -> list[Polls]:
+    """Each app's polls among ``polls`` (app, time): how many, first and last."""
+    by_app: dict[str, Polls] = {}
+    for app_name, at in polls:
+        seen = by_app.get(app_name)
+        if seen is None:
+            by_app[app_name] = Polls(app_name, 1, at, at)
+        else:
+            by_app[app_name] = Polls(app_name, seen.count + 1, min(seen.first_at, at), max(seen.last_at, at))
+    return list(by_app.values())
 
 
 def format_instant(value: datetime) -> str:

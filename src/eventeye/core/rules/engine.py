@@ -34,12 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from eventeye.config import Settings
 from eventeye.core.alerts.repository import Alert
 from eventeye.core.alerts.service import Alerts, NewAlert
+from eventeye.core.deferred import Deferred
 from eventeye.core.pipeline.envelope import Fact
 from eventeye.core.responses import dumps
 from eventeye.core.rules import repository as rules_repository
 from eventeye.core.rules.base import CompiledRule
 from eventeye.core.rules.catalog import Effective, RuleCatalog, RuleConfigError, describe, parse_configured
-from eventeye.core.rules.deferred import DeferredFacts
 from eventeye.core.rules.plan import Planner
 from eventeye.core.rules.schemas import KafkaSink, LogSink, Rule
 from eventeye.core.rules.state import Entry, Pair, StateCache
@@ -116,11 +116,12 @@ class RulesEngine:
         self._version: tuple[int, datetime | None] | None = None
         self._checked_at = float("-inf")
         self._pending: Outcome | None = None
-        self.deferred = DeferredFacts(
+        self.deferred: Deferred[Fact] = Deferred(
             engine,
             self.observe,
-            delay=settings.rules_observe_delay.total_seconds(),
-            max_pending=settings.rules_observe_max_pending,
+            name="rules",
+            delay=settings.deferred_write_delay.total_seconds(),
+            max_pending=settings.deferred_max_pending,
         )
         """Facts that requests leave for the rules to evaluate a moment later (``defer``)."""
         self._rebuild()
@@ -197,7 +198,7 @@ class RulesEngine:
         return outcome.alerts
 
     def defer(self, facts: Sequence[Fact]) -> None:
-        """Like ``observe``, but in a batch with others within ``rules_observe_delay`` (see ``deferred``)."""
+        """Like ``observe``, but in a batch with others within ``deferred_write_delay`` (``core.deferred``)."""
         self.deferred.add(facts)
 
     # Evaluation

@@ -124,3 +124,18 @@ async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
     """A read-only unit of work (one consistent snapshot)."""
     async with engine.connect() as conn, conn.begin():
         yield conn
+
+
+@asynccontextmanager
+async def single_read(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for one read statement, which needs no transaction around it.
+
+    On PostgreSQL it runs without BEGIN and COMMIT (one round trip instead of
+    three); on SQLite, in a read transaction as usual.
+    """
+    if engine.dialect.name != "postgresql":
+        async with read_transaction(engine) as conn:
+            yield conn
+        return
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -1,4 +1,4 @@
-"""Deferred facts: evaluated in batches a moment later, never lost on a failed round or a clean stop."""
+"""Deferred writes: done in batches a moment later, never lost on a failed round or a clean stop."""
 
 from __future__ import annotations
 
@@ -6,41 +6,36 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from eventeye.core.alerts.repository import Alert
+from eventeye.core.deferred import DROPPED, Deferred
 from eventeye.core.pipeline.envelope import Fact
-from eventeye.core.rules.deferred import DROPPED, DeferredFacts
-from eventeye.core.storage.tables import rule_state
-from tests.core.rules.conftest import BuildEngine, stored_alerts
 from tests.core.rules.helpers import fact
 
 
 class Recorder:
-    """An ``observe`` that records each round's facts, failing the first ``failures`` rounds."""
+    """A write that records each round's facts, failing the first ``failures`` rounds."""
 
     def __init__(self, failures: int = 0) -> None:
         self.rounds: list[list[Fact]] = []
         self.failures = failures
 
-    async def __call__(self, conn: AsyncConnection, facts: Sequence[Fact]) -> list[Alert]:
+    async def __call__(self, conn: AsyncConnection, facts: Sequence[Fact]) -> None:
         assert conn.in_transaction()
         if self.failures:
             self.failures -= 1
             raise ConnectionError("database unreachable")
         self.rounds.append(list(facts))
-        return []
 
 
 def sources(rounds: list[list[Fact]]) -> list[list[str]]:
     return [[f.source for f in facts] for facts in rounds]
 
 
-class TestDeferredFacts:
+class TestDeferred:
     async def test_one_round_takes_every_fact_in_order(self, engine: AsyncEngine) -> None:
         recorder = Recorder()
-        deferred = DeferredFacts(engine, recorder, delay=10, max_pending=100)
+        deferred = Deferred(engine, recorder, name="test", delay=10, max_pending=100)
         deferred.add([fact(0, source="a")])
         deferred.add([fact(1, source="b"), fact(2, source="c")])
         await deferred.flush()
@@ -50,7 +45,7 @@ class TestDeferredFacts:
 
     async def test_a_failed_round_keeps_its_facts_for_the_next(self, engine: AsyncEngine) -> None:
         recorder = Recorder(failures=1)
-        deferred = DeferredFacts(engine, recorder, delay=10, max_pending=100)
+        deferred = Deferred(engine, recorder, name="test", delay=10, max_pending=100)
         deferred.add([fact(0, source="a")])
         with pytest.raises(ConnectionError):
             await deferred.flush()
@@ -60,16 +55,16 @@ class TestDeferredFacts:
 
     async def test_past_the_bound_the_oldest_are_dropped_and_counted(self, engine: AsyncEngine) -> None:
         recorder = Recorder()
-        deferred = DeferredFacts(engine, recorder, delay=10, max_pending=3)
-        before = DROPPED._value.get()
+        deferred = Deferred(engine, recorder, name="test", delay=10, max_pending=3)
+        before = DROPPED.labels("test")._value.get()
         deferred.add([fact(i, source=str(i)) for i in range(5)])
-        assert DROPPED._value.get() - before == 2
+        assert DROPPED.labels("test")._value.get() - before == 2
         await deferred.flush()
         assert sources(recorder.rounds) == [["2", "3", "4"]]
 
     async def test_the_task_flushes_on_its_delay_and_when_stopped(self, engine: AsyncEngine) -> None:
         recorder = Recorder()
-        deferred = DeferredFacts(engine, recorder, delay=0.05, max_pending=1000)
+        deferred = Deferred(engine, recorder, name="test", delay=0.05, max_pending=1000)
         task = asyncio.create_task(deferred.run())
         deferred.add([fact(0, source="a")])
         for _ in range(100):
@@ -77,7 +72,7 @@ class TestDeferredFacts:
                 break
             await asyncio.sleep(0.01)
         assert sources(recorder.rounds) == [["a"]]
-        slow = DeferredFacts(engine, recorder, delay=3600, max_pending=1000)
+        slow = Deferred(engine, recorder, name="test", delay=3600, max_pending=1000)
         stopped = asyncio.create_task(slow.run())
         await asyncio.sleep(0.01)
         slow.add([fact(1, source="b")])
@@ -88,7 +83,7 @@ class TestDeferredFacts:
 
     async def test_many_waiting_facts_do_not_wait_for_the_delay(self, engine: AsyncEngine) -> None:
         recorder = Recorder()
-        deferred = DeferredFacts(engine, recorder, delay=3600, max_pending=100)
+        deferred = Deferred(engine, recorder, name="test", delay=3600, max_pending=100)
         task = asyncio.create_task(deferred.run())
         await asyncio.sleep(0.01)
         deferred.add([fact(i) for i in range(10)])  # a tenth of the bound
@@ -99,17 +94,3 @@ class TestDeferredFacts:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert [len(r) for r in recorder.rounds] == [10]
-
-
-class TestDeferredThroughTheEngine:
-    async def test_deferred_facts_arm_and_fire_an_absence_rule(self, engine: AsyncEngine, build: BuildEngine) -> None:
-        rules = build({"name": "silent", "kind": "absence", "types": ["poll"], "key": ["app"], "silence": 60})
-        polls = [fact(0, module="criticality", type="poll", source="x", app="x")]
-        rules.defer(polls)
-        async with engine.connect() as conn:
-            assert (await conn.execute(select(rule_state.c.key))).all() == []
-        await rules.deferred.flush()
-        async with engine.connect() as conn:
-            assert (await conn.execute(select(rule_state.c.rule, rule_state.c.key))).all() == [("silent", "x")]
-        await rules.check_timers(now=polls[0].occurred_at.replace(minute=2))
-        assert [(a.rule, a.key) for a in await stored_alerts(engine)] == [("silent", "x")]
