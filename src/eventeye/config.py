@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path(".eventeye")
     database_url: str | None = None
+    database_pool_size: int = Field(
+        default=20, ge=1, description="PostgreSQL connections per process (requests beyond it wait for one)"
+    )
     secret_key: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -41,7 +41,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> Runtime:
     """Wire the runtime for ``settings`` (the engine may be shared, as in tests)."""
-    engine = engine or create_engine(settings.resolved_database_url)
+    engine = engine or create_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
     window = settings.login_failure_window.total_seconds()
     secret_key = resolve_secret_key(settings)
     pipeline = Pipeline(engine, settings)

@@ -12,7 +12,7 @@ from eventeye.core.responses import OrjsonResponse
 from eventeye.criticality import metrics
 from eventeye.criticality import service as criticality_service
 from eventeye.criticality.auth import SecappCaller
-from eventeye.criticality.handlers import latest_gauge, poll_log
+from eventeye.criticality.handlers import known_consumers, latest_gauge, poll_log
 from eventeye.criticality.schemas import (
     ChangeRead,
     ConsumerRead,
@@ -83,7 +83,8 @@ async def poll(app_name: SecappCaller, runtime: RuntimeDep) -> Response:
     """The latest state if this App-name has not been given it yet, else ``{}`` (each state once per app)."""
     at = criticality_service.now()
     poll_log(runtime).add([(app_name, at)])
-    state = await criticality_service.poll(runtime.engine, app_name=app_name, at=at)
+    known = known_consumers(runtime)
+    state = await criticality_service.poll(runtime.engine, app_name=app_name, at=at, known=known)
     metrics.POLLS.labels(metrics.app_label(app_name), "state" if state else "empty").inc()
     if state is None:
         return OrjsonResponse({}, headers=NO_STORE)

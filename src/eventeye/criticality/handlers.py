@@ -28,6 +28,7 @@ logger = logging.getLogger("eventeye.criticality")
 
 EXTENSION = "criticality"
 POLLS_EXTENSION = "criticality.polls"
+KNOWN_EXTENSION = "criticality.known"
 MODULE = "criticality"
 POLL = "poll"
 SILENT_CONSUMER_RULE = "criticality.silent-consumer"
@@ -75,8 +76,9 @@ def poll_log(runtime: Runtime) -> Deferred[tuple[str, datetime]]:
     if log is None:
 
         async def write(conn: AsyncConnection, polls: list[tuple[str, datetime]]) -> None:
-            await criticality_repository.record_polls(conn, criticality_service.count_polls(polls))
             await runtime.rules.observe(conn, [poll_fact(app_name, at) for app_name, at in polls])
+            # Last, just before the commit: these row locks hold up the polls that claim a state.
+            await criticality_repository.record_polls(conn, criticality_service.count_polls(polls))
 
         settings = runtime.settings
         log = Deferred(
@@ -89,6 +91,13 @@ def poll_log(runtime: Runtime) -> Deferred[tuple[str, datetime]]:
         runtime.extensions[POLLS_EXTENSION] = log
     assert isinstance(log, Deferred)
     return log
+
+
+def known_consumers(runtime: Runtime) -> set[str]:
+    """Apps this process knows to have a consumer row (so that a poll need not create it)."""
+    known = runtime.extensions.setdefault(KNOWN_EXTENSION, set())
+    assert isinstance(known, set)
+    return known
 
 
 def poll_fact(app_name: str, at: datetime) -> Fact:

@@ -56,17 +56,6 @@ _LATEST = (
     .subquery("latest")
 )
 
-# A row when there is a latest state and ``p_app_name`` has not been given it (or never polled).
-_NEWS = select(_LATEST.c.id).where(
-    ~select(consumers.c.app_name)
-    .where(
-        consumers.c.app_name == _APP,
-        consumers.c.notified_id.is_not(None),
-        tuple_(consumers.c.notified_change_at, consumers.c.notified_id) >= tuple_(_LATEST.c.change_at, _LATEST.c.id),
-    )
-    .exists()
-)
-
 _CLAIM = (
     update(consumers)
     .where(
@@ -103,11 +92,6 @@ async def get_latest(conn: AsyncConnection) -> State | None:
     """The latest state: greatest ``change_at``, ties broken by the later id."""
     row = (await conn.execute(select(_LATEST))).first()
     return State(id=row.id, current_status=row.current_status, change_at=row.change_at) if row else None
-
-
-async def has_news(conn: AsyncConnection, *, app_name: str) -> bool:
-    """Whether a latest state exists that ``app_name`` has not been given (a read: no lock, no write)."""
-    return (await conn.execute(_NEWS, {"p_app_name": app_name})).first() is not None
 
 
 async def ensure_consumer(conn: AsyncConnection, *, app_name: str, at: datetime) -> None:

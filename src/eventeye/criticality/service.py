@@ -12,13 +12,14 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye.config import Settings
-from eventeye.core.storage.engine import single_read, write_transaction
+from eventeye.core.storage.engine import single_statement
 from eventeye.criticality import repository as criticality_repository
 from eventeye.criticality.repository import Change, Consumer, Polls, State
 from eventeye.criticality.schemas import StatusChange
 from eventeye.errors import InvalidInput, field_detail
 
 T = TypeVar("T")
+MAX_KNOWN = 100_000  # consumer apps remembered per process as having a row
 C = TypeVar("C")
 
 
@@ -43,19 +44,22 @@ async def publish(conn: AsyncConnection, *, app_name: str, change: StatusChange,
     )
 
 
-async def poll(engine: AsyncEngine, *, app_name: str, at: datetime) -> State | None:
+async def poll(engine: AsyncEngine, *, app_name: str, at: datetime, known: set[str]) -> State | None:
     """The latest state if ``app_name`` has not been given it yet (it now is), else None.
 
-    A read first: most polls find nothing new and answer without a transaction
-    of their own. When there is news, one conditional UPDATE in a write
-    transaction claims it, and decides: of concurrent polls of one app, one
-    tells it. The poll itself is recorded apart (``PollLog``).
+    One conditional UPDATE, a transaction of its own, claims the latest state
+    for the app and decides: of concurrent polls of one app, one tells it. A
+    poll with nothing new changes no row, so it writes nothing. The app's row
+    is created first unless ``known`` (this process's record of the apps that
+    have one) names it. The poll itself is recorded apart (``poll_log``).
     """
-    async with single_read(engine) as conn:
-        if not await criticality_repository.has_news(conn, app_name=app_name):
-            return None
-    async with write_transaction(engine) as conn:
-        await criticality_repository.ensure_consumer(conn, app_name=app_name, at=at)
+    if app_name not in known:
+        async with single_statement(engine, write=True) as conn:
+            await criticality_repository.ensure_consumer(conn, app_name=app_name, at=at)
+        if len(known) >= MAX_KNOWN:
+            known.clear()
+        known.add(app_name)
+    async with single_statement(engine, write=True) as conn:
         return await criticality_repository.claim_latest(conn, app_name=app_name, at=at)
 
 

@@ -35,7 +35,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL and the pragmas above on every connection."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -45,8 +45,10 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         echo=echo,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
+        # A fixed pool: connections beyond it would be opened and closed again on every
+        # burst (a connection costs far more than waiting for one).
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         # No ping per checkout (a round trip on every transaction): a connection
         # found dead invalidates the pool, and that request answers 503.
         pool_pre_ping=False,
@@ -127,14 +129,15 @@ async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
 
 
 @asynccontextmanager
-async def single_read(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for one read statement, which needs no transaction around it.
+async def single_statement(engine: AsyncEngine, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+    """A connection for one statement that is a transaction on its own.
 
     On PostgreSQL it runs without BEGIN and COMMIT (one round trip instead of
-    three); on SQLite, in a read transaction as usual.
+    three; a write is committed when the statement returns); on SQLite, in a
+    read or write transaction as usual.
     """
     if engine.dialect.name != "postgresql":
-        async with read_transaction(engine) as conn:
+        async with (write_transaction if write else read_transaction)(engine) as conn:
             yield conn
         return
     async with engine.connect() as conn:
