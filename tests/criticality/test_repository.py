@@ -23,7 +23,7 @@ async def publish(engine: AsyncEngine, status: int, change_at: datetime) -> int:
 
 
 async def poll(engine: AsyncEngine, app_name: str) -> State | None:
-    return await criticality_service.poll(engine, app_name=app_name, at=datetime.now(UTC))
+    return await criticality_service.poll(engine, app_name=app_name, at=datetime.now(UTC), known=set())
 
 
 async def test_racing_transactions_claim_a_state_once(engine: AsyncEngine) -> None:
@@ -45,10 +45,12 @@ async def test_a_claim_never_moves_back_to_an_older_state(engine: AsyncEngine) -
     assert consumer.notified.id == newer
 
 
-async def test_before_any_state_a_poll_writes_nothing(engine: AsyncEngine) -> None:
+async def test_before_any_state_a_poll_tells_nothing(engine: AsyncEngine) -> None:
     assert await poll(engine, "early") is None
     async with engine.connect() as conn:
-        assert await criticality_repository.get_consumer(conn, app_name="early") is None
+        consumer = await criticality_repository.get_consumer(conn, app_name="early")
+    assert consumer is not None
+    assert consumer.notified is None
 
 
 async def test_recorded_polls_add_up_and_the_last_poll_only_moves_forward(engine: AsyncEngine) -> None:
