@@ -92,11 +92,16 @@ def process(args: list[str], env: dict[str, str], log: Path, ready_path: str) ->
         wait_ready(url, proc, ready_path)
         yield url, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @contextmanager
@@ -110,11 +115,7 @@ def worker_process(env: dict[str, str], log: Path, *, enabled: bool) -> Iterator
     try:
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @contextmanager
