@@ -7,10 +7,10 @@ Starts a real server (``eventeye serve``, criticality module only) on a fresh
 database and drives it over HTTP from separate processes: ``wrk`` when it is
 installed (C, cheap, so the server gets the CPU), else this process with
 httpx. For each method: a closed loop (``--concurrency`` connections back to
-back: the most the server does) and a paced run near ``--rate`` requests/s
-(wrk: one connection per consumer app, each pausing between requests;
-httpx: a fixed schedule, latency counted from each request's scheduled
-time). The rate reached is reported. While GETs run, one producer posts
+back: the most the server does) and an open loop at ``--rate`` requests/s
+(with wrk: ``bench/criticality_open.py``, a process of its own; with httpx:
+this process), requests due on a fixed schedule and latency counted from
+when each was due. The rate reached is reported. While GETs run, one producer posts
 ``--background-posts`` changes/s so that polls keep finding new states to
 claim. PostgreSQL gets a database of its own (``EVENTEYE_BENCH_DATABASE_URL``
 names the server), dropped at the end.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -201,29 +202,44 @@ async def httpx_phases(url: str, load: Load, args: argparse.Namespace, meter: Me
 
 
 async def wrk_phases(url: str, load: Load, args: argparse.Namespace, meter: Meter) -> list[str]:
+    """Per method: wrk's closed loop (the most the server does), then an open loop at the target rate."""
     common = {"token": load.token, "apps": len(load.consumers), "seconds": args.seconds}
-    paced = len(load.consumers)
     runs = [
-        ("GET", f"GET, closed loop ({args.concurrency} connections)", args.concurrency, 0),
-        ("GET", f"GET, {paced} connections paced to {args.rate:,.0f}/s", paced, paced * 1000 / args.rate),
-        ("POST", f"POST, closed loop ({args.concurrency} connections)", args.concurrency, 0),
-        ("POST", f"POST, {paced} connections paced to {args.post_rate:,.0f}/s", paced, paced * 1000 / args.post_rate),
+        ("GET", f"GET, closed loop ({args.concurrency} connections)", None),
+        ("GET", f"GET, open loop at {args.rate:,.0f}/s", args.rate),
+        ("POST", f"POST, closed loop ({args.concurrency} connections)", None),
+        ("POST", f"POST, open loop at {args.post_rate:,.0f}/s", args.post_rate),
     ]
     rows = []
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         await asyncio.to_thread(run_wrk, url, method="GET", connections=8, **{**common, "seconds": 2})
-        for method, name, connections, delay in runs:
+        for method, name, rate in runs:
             stop = asyncio.Event()
             posts = args.background_posts if method == "GET" else 0
             producer = asyncio.create_task(background_posts(http, load, posts, stop))
             before = meter()
-            result = await asyncio.to_thread(
-                run_wrk, url, method=method, connections=connections, delay_ms=round(delay), **common
-            )
-            rows.append(with_cpu(result.row(name), result.requests, before, meter()))
+            if rate is None:
+                result = await asyncio.to_thread(run_wrk, url, method=method, connections=args.concurrency, **common)
+                row, requests = result.row(name), result.requests
+            else:
+                row, requests = await asyncio.to_thread(open_loop_row, name, url, load, method, rate, args.seconds)
+            rows.append(with_cpu(row, requests, before, meter()))
             stop.set()
             await producer
     return rows
+
+
+def open_loop_row(name: str, url: str, load: Load, method: str, rate: float, seconds: float) -> tuple[str, int]:
+    """``bench/criticality_open.py`` in its own process: requests due on a fixed schedule."""
+    command = [sys.executable, str(Path(__file__).parent / "criticality_open.py"), url, load.token]
+    options = ["--method", method, "--rate", str(rate), "--seconds", str(seconds), "--apps", str(len(load.consumers))]
+    done = subprocess.run([*command, *options], capture_output=True, text=True, check=True, timeout=seconds + 120)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    row = (
+        f"| {name} | {result['requests']} | {result['rate']:,.0f} | {result['p50_ms']:.1f} | "
+        f"{result['p99_ms']:.1f} | {result['p100_ms']:.1f} | {result['errors']} | - |"
+    )
+    return row, int(result["requests"])
 
 
 @contextmanager

@@ -66,7 +66,7 @@ def _body(batch: int, number: int) -> bytes:
     return orjson.dumps(events[0] if batch == 1 else events)
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
     """One HTTP/1.1 request on a kept-alive connection; returns the status (the body is read and dropped)."""
     writer.write(request)
     await writer.drain()
@@ -95,7 +95,7 @@ async def _worker(
         )
         try:
             connection = connection or await asyncio.open_connection(host, port)
-            status = await _exchange(*connection, head.encode() + body)
+            status = await exchange(*connection, head.encode() + body)
         except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
             status, connection = 0, None
         run.latencies.append(time.perf_counter() - due)  # from when it was due: waiting for a connection counts
