@@ -115,6 +115,7 @@ class TestWorkers:
                 assert await alert_count(engine) == suspicious
         finally:
             flowing.cancel()
+            await asyncio.gather(flowing, return_exceptions=True)
 
     async def test_two_workers_in_one_group_split_the_partitions(
         self, engine: AsyncEngine, env: dict[str, str], names: dict[str, str], bus: KafkaBus, tmp_path: Path

@@ -83,6 +83,7 @@ async def sse(http: httpx.AsyncClient, url: str, headers: dict[str, str] | None 
             yield client
         finally:
             task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 @dataclass

@@ -104,4 +104,5 @@ class TestAbsence:
             await asyncio.sleep(0.3)
             assert len(await stored_alerts(engine)) == len(alerts)
         finally:
-            task.cancel()
+            task.cancel()  # and wait: a task cancelled mid-transaction must be done before the database is reset
+            await asyncio.gather(task, return_exceptions=True)
