@@ -10,6 +10,7 @@ from dataclasses import dataclass
 logger = logging.getLogger("eventeye.tasks")
 
 TaskFactory = Callable[[], Awaitable[None]]
+STOP_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +23,9 @@ class TaskSpec:
 class Supervisor:
     """Runs each task forever, restarting it with backoff after a crash."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_timeout: float = STOP_TIMEOUT) -> None:
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stop_timeout = stop_timeout
 
     def start(self, spec: TaskSpec) -> None:
         self._tasks[spec.name] = asyncio.create_task(self._keep_running(spec), name=spec.name)
@@ -46,7 +48,18 @@ class Supervisor:
         return sorted(self._tasks)
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        """Cancel every task and wait for them, but not past the stop timeout: a task stuck in its
+        cleanup (a client waiting on a broker that went away) must not hold the process."""
+        tasks = list(self._tasks.values())
         self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return
+        timeout = self._stop_timeout
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            stack = "".join(f"\n  {frame.f_code.co_filename}:{frame.f_lineno}" for frame in task.get_stack(limit=5))
+            logger.warning(
+                "background task %s did not stop within %.0f s; leaving it:%s", task.get_name(), timeout, stack
+            )
