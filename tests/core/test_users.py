@@ -157,6 +157,7 @@ class TestCreateUserCommand:
         headers = await login_headers(client, "carol", PASSWORD)
         assert (await client.get("/v1/apps", headers=headers)).status_code == 200
 
+    @pytest.mark.usefixtures("engine")  # an emptied, unlocked database: the command migrates it first
     async def test_short_password_fails_with_one_line(self, database_url: str, tmp_path: Path) -> None:
         env = {"EVENTEYE_DATABASE_URL": database_url, "EVENTEYE_DATA_DIR": str(tmp_path / "data")}
         result = await run_cli_async(
