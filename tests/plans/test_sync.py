@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from eventeye.core.storage.engine import create_engine, read_transaction, write_transaction
 from eventeye.plans import repository
 from eventeye.plans.repository import SyncRun
-from eventeye.plans.sync import MAX_RECORDED_ISSUES, Syncer, _lower_priority
+from eventeye.plans.sync import MAX_RECORDED_ISSUES, Syncer, lower_priority
 from eventeye.plans.tables import plans, sync_lease
 from tests.plans.feeds import SAMPLE, base_event, event, feed, zone
 from tests.plans.provider import FakeProvider, Reply
@@ -300,7 +300,7 @@ def test_the_parser_thread_yields_the_cpu_and_the_process_does_not() -> None:
     seen: list[tuple[int, int]] = []
 
     def parser_thread() -> None:
-        _lower_priority(5, True)
+        lower_priority(5, True)
         seen.append((os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), os.sched_getscheduler(0)))
 
     thread = threading.Thread(target=parser_thread)

@@ -78,10 +78,6 @@ class StaticPathIndex:
             self._built_for = (id(routes), len(routes))
         return self._index
 
-    def static_paths(self) -> set[str]:
-        """The paths answered from the dictionary (for inspection and tests)."""
-        return set(self._lookup())
-
 
 def static_path_index(routes: list[BaseRoute]) -> dict[str, tuple[BaseRoute, ...]]:
     """Fixed path -> its routes in table order, for the paths no other earlier route could take."""

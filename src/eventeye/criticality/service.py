@@ -54,12 +54,12 @@ async def poll(engine: AsyncEngine, *, app_name: str, at: datetime, known: set[s
     have one) names it. The poll itself is recorded apart (``poll_log``).
     """
     if app_name not in known:
-        async with single_statement(engine, write=True) as conn:
+        async with single_statement(engine) as conn:
             await criticality_repository.ensure_consumer(conn, app_name=app_name, at=at)
         if len(known) >= MAX_KNOWN:
             known.clear()
         known.add(app_name)
-    async with single_statement(engine, write=True) as conn:
+    async with single_statement(engine) as conn:
         return await criticality_repository.claim_latest(conn, app_name=app_name, at=at)
 
 

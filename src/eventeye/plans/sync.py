@@ -162,7 +162,7 @@ class Syncer:
         with ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="plans-feed",
-            initializer=_lower_priority,
+            initializer=lower_priority,
             initargs=(self.parser_nice, self.parser_idle),
         ) as parser:
             # A document cut short or broken anywhere changes nothing: check it all before using any of it.
@@ -226,12 +226,7 @@ class Syncer:
             logger.warning("could not release the plans sync lease; it expires on its own", exc_info=True)
 
 
-def _lower_priority(nice: int, idle: bool) -> None:
-    """Lower the calling thread's CPU priority (on Linux a thread is scheduled on its own)."""
-    lower_priority(nice, idle=idle)
-
-
-def lower_priority(nice: int, *, idle: bool = False) -> None:
+def lower_priority(nice: int, idle: bool = False) -> None:
     """Lower the calling thread's CPU priority by ``nice``, and with ``idle`` put it in the idle
     scheduling class (it runs only on CPU time no other thread wants). Threads it starts later
     inherit both. Linux only; elsewhere nothing changes."""

@@ -34,7 +34,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from eventeye.config import Settings
 from eventeye.core.alerts.repository import Alert
 from eventeye.core.alerts.service import Alerts, NewAlert
-from eventeye.core.deferred import Deferred
 from eventeye.core.pipeline.envelope import Fact
 from eventeye.core.responses import dumps
 from eventeye.core.rules import repository as rules_repository
@@ -116,14 +115,6 @@ class RulesEngine:
         self._version: tuple[int, datetime | None] | None = None
         self._checked_at = float("-inf")
         self._pending: Outcome | None = None
-        self.deferred: Deferred[Fact] = Deferred(
-            engine,
-            self.observe,
-            name="rules",
-            delay=settings.deferred_write_delay.total_seconds(),
-            max_pending=settings.deferred_max_pending,
-        )
-        """Facts that requests leave for the rules to evaluate a moment later (``defer``)."""
         self._rebuild()
 
     # Rules in effect
@@ -196,10 +187,6 @@ class RulesEngine:
         outcome = await self._evaluate(conn, sorted(facts, key=lambda fact: fact.occurred_at), cached=False)
         self.cache.forget(outcome.entries)  # this process learns the new states only after the caller commits
         return outcome.alerts
-
-    def defer(self, facts: Sequence[Fact]) -> None:
-        """Like ``observe``, but in a batch with others within ``deferred_write_delay`` (``core.deferred``)."""
-        self.deferred.add(facts)
 
     # Evaluation
 
@@ -335,10 +322,7 @@ class RulesEngine:
                 await asyncio.sleep(interval)
 
     def tasks(self, roles: set[str]) -> list[TaskSpec]:
-        tasks = [TaskSpec("rules-timers", self.run_timers)] if "worker" in roles else []
-        if "api" in roles:
-            tasks.append(TaskSpec("rules-deferred", self.deferred.run))
-        return tasks
+        return [TaskSpec("rules-timers", self.run_timers)] if "worker" in roles else []
 
 
 def _entry(rule: CompiledRule, row: rules_repository.StateRow | None) -> Entry:

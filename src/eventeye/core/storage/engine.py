@@ -129,15 +129,15 @@ async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
 
 
 @asynccontextmanager
-async def single_statement(engine: AsyncEngine, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
-    """A connection for one statement that is a transaction on its own.
+async def single_statement(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for one statement, which may write, that is a transaction on its own.
 
     On PostgreSQL it runs without BEGIN and COMMIT (one round trip instead of
     three; a write is committed when the statement returns); on SQLite, in a
-    read or write transaction as usual.
+    write transaction as usual.
     """
     if engine.dialect.name != "postgresql":
-        async with (write_transaction if write else read_transaction)(engine) as conn:
+        async with write_transaction(engine) as conn:
             yield conn
         return
     async with engine.connect() as conn:
