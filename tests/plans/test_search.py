@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from eventeye.app import create_app
 from eventeye.config import Settings
 from eventeye.core.storage.engine import create_engine
+from eventeye.plans import repository as plans_repository
 from eventeye.plans.sync import Syncer
 from tests.plans.feeds import SAMPLE, base_event, event, feed
 from tests.plans.provider import FakeProvider, Reply
@@ -175,6 +176,44 @@ class TestCache:
             assert titles(await client.get("/search")) == ["New"]
         finally:
             await worker_engine.dispose()
+
+    async def test_on_sqlite_the_sync_keeps_the_stamp_at_the_data_version(
+        self, engine: AsyncEngine, backend: str, syncer: Syncer, provider: FakeProvider
+    ) -> None:
+        if backend != "sqlite":
+            assert plans_repository.version_stamp(engine) is None  # shared databases: the version is read
+            return
+        stamp = plans_repository.version_stamp(engine)
+        assert stamp is not None
+        provider.queue(Reply(feed(base_event("1", "Old"))), Reply(feed(base_event("1", "New"))))
+        for _ in range(2):
+            await syncer.run(trigger="cli")
+            async with engine.connect() as conn:
+                assert stamp.read() == await plans_repository.get_data_version(conn) > 0
+
+    async def test_a_stamp_ahead_of_the_data_answers_fresh_uncached_until_a_sync_repairs_it(
+        self, client: httpx.AsyncClient, app: FastAPI, engine: AsyncEngine, backend: str, make_syncer: Any,
+        provider: FakeProvider,
+    ) -> None:  # fmt: skip
+        if backend != "sqlite":
+            pytest.skip("stamps are for SQLite files")
+        provider.serve(Reply(feed(base_event("1", "Stored"))))
+        syncer = make_syncer()
+        await syncer.run(trigger="cli")
+        stamp = plans_repository.version_stamp(engine)
+        assert stamp is not None
+        version = stamp.read()
+        assert version is not None
+        stamp.write(version + 1)  # as left by a sync stopped between writing it and its commit
+        cache = app.state.runtime.extensions["plans"].search.cache
+        cache.get("anything", 0)  # forget what this process kept
+        for _ in range(2):
+            assert titles(await client.get("/search")) == ["Stored"]
+            assert len(cache) == 0  # read at the older version: answered, never kept
+        await syncer.run(trigger="cli")  # nothing changed, and yet the stamp is back at the data's version
+        assert stamp.read() == version
+        assert titles(await client.get("/search")) == ["Stored"]
+        assert len(cache) == 1
 
     async def test_equivalent_queries_share_one_entry(self, client: httpx.AsyncClient, app: FastAPI) -> None:
         for starts_at in ("2021-06-30T21:00:00Z", "2021-06-30T23:00:00+02:00", "2021-06-30t21:00:00z"):

@@ -6,7 +6,9 @@ version with a read that *starts after the caller arrived* (so nothing
 committed before the request can be missed), yet concurrent callers share
 one read: under load, one cheap query serves every request that arrived
 while the previous one was in flight. ``ResponseCache`` keeps rendered
-responses per (query, version), bounded in bytes, least recently used out.
+responses per (query, version), bounded in bytes, least recently used out;
+each is kept under the version read with its data, so one rendered from
+data older than the version asked for is answered but not kept.
 """
 
 from __future__ import annotations
@@ -73,8 +75,9 @@ class ResponseCache:
             self._entries.move_to_end(key)
         return body
 
-    async def load(self, key: Hashable, version: int, render: Callable[[], Awaitable[bytes]]) -> bytes:
-        """Render the response once for all concurrent callers, and keep it if still current."""
+    async def load(self, key: Hashable, version: int, render: Callable[[], Awaitable[tuple[bytes, int]]]) -> bytes:
+        """Render the response once for all concurrent callers of ``version``; keep it if it was read at the
+        version current here (``render`` answers the body and the version its data was read at)."""
         while (pending := self._loading.get((key, version))) is not None:
             try:
                 return await asyncio.shield(pending)
@@ -84,7 +87,7 @@ class ResponseCache:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._loading[(key, version)] = future
         try:
-            body = await render()
+            body, rendered_at = await render()
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -95,7 +98,7 @@ class ResponseCache:
         finally:
             del self._loading[(key, version)]
         future.set_result(body)
-        self._put(key, version, body)
+        self._put(key, rendered_at, body)
         return body
 
     def _put(self, key: Hashable, version: int, body: bytes) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.config import Settings
 from eventeye.plans.providers import CircuitBreaker, ProviderClient, RetryPolicy
+from eventeye.plans.repository import version_stamp
 from eventeye.plans.sync import Syncer
 
 logger = logging.getLogger("eventeye.plans")
@@ -39,6 +40,7 @@ def build_syncer(settings: Settings, engine: AsyncEngine, *, url: str | None = N
         lease_ttl=settings.plans_sync_lease_ttl,
         parser_nice=settings.plans_sync_nice,
         parser_idle=settings.plans_sync_idle,
+        stamp=version_stamp(engine),
     )
 
 

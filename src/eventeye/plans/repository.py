@@ -13,9 +13,11 @@ from sqlalchemy import Insert, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from eventeye.core.storage.stamp import FileStamp
 from eventeye.plans.tables import plans, state, sync_lease, sync_runs
 
 STATE_ROW = 1
+VERSION_STAMP_SUFFIX = "-plans-version"
 PLAN_FIELDS = ("title", "starts_at", "ends_at", "min_price", "max_price", "summary", "last_seen_at", "updated_at")
 
 
@@ -166,6 +168,11 @@ class DataVersionReader:
         if conn is not None:
             await conn.invalidate()
             await conn.close()
+
+
+def version_stamp(engine: AsyncEngine) -> FileStamp | None:
+    """Where `/search` reads the data version without reading the database (SQLite files only)."""
+    return FileStamp.beside(engine, VERSION_STAMP_SUFFIX)
 
 
 async def bump_data_version(conn: AsyncConnection, *, at: datetime) -> int:

@@ -1,7 +1,9 @@
 """Searching the catalogue (`/search`) and listing sync runs.
 
 `/search` reads only the store, through a response cache checked against
-the data version on every request (see ``eventeye.plans.cache``).
+the data version on every request (see ``eventeye.plans.cache``): on a
+SQLite file, the version from its stamp (``eventeye.core.storage.stamp``),
+kept by the sync; where there is none, from the database.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class PlanSearch:
 
     def __init__(self, engine: AsyncEngine, *, cache_bytes: int) -> None:
         self.engine = engine
+        self._stamp = plans_repository.version_stamp(engine)
         self._versions = plans_repository.DataVersionReader(engine)
         self.gate = VersionGate(self._read_version)
         self.cache = ResponseCache(cache_bytes)
@@ -86,7 +89,9 @@ class PlanSearch:
 
     async def search(self, query: SearchQuery) -> bytes:
         """The rendered response for ``query``, never older than the last completed sync."""
-        version = self._versions.read_now()  # SQLite: a read that never waits, no need to share it
+        version = self._stamp.read() if self._stamp is not None else None
+        if version is None:
+            version = self._versions.read_now()  # SQLite: a read that never waits, no need to share it
         if version is None:
             version = await self.gate.current()
         else:
@@ -106,10 +111,12 @@ class PlanSearch:
         """Give back the connection held for version reads."""
         await self._versions.close()
 
-    async def _render(self, query: SearchQuery) -> bytes:
+    async def _render(self, query: SearchQuery) -> tuple[bytes, int]:
+        """The answer and the data version it was read at (one snapshot)."""
         async with read_transaction(self.engine) as conn:
             summaries = await plans_repository.search(conn, starts_at=query.starts_at, ends_at=query.ends_at)
-        return render_search(summaries)
+            version = await plans_repository.get_data_version(conn)
+        return render_search(summaries), version
 
 
 async def list_syncs(conn: AsyncConnection, *, limit: int, offset: int) -> list[SyncRun]:

@@ -29,6 +29,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.core.storage.engine import write_transaction
+from eventeye.core.storage.stamp import FileStamp
 from eventeye.plans import repository as plans_repository
 from eventeye.plans.feed import FeedError, FeedIssue, FeedPlan, FeedReader, check_well_formed
 from eventeye.plans.metrics import SYNC_RUNS, SYNC_SECONDS, SYNCED_PLANS
@@ -100,6 +101,8 @@ class Syncer:
     """How much lower the parser thread's CPU priority is (Linux): parsing yields to serving on shared cores."""
     parser_idle: bool = False
     """Also put the parser thread in Linux's idle scheduling class (CPU time no one else wants)."""
+    stamp: FileStamp | None = None
+    """On a SQLite file, where `/search` reads the data version (see ``eventeye.core.storage.stamp``)."""
 
     @property
     def lease_name(self) -> str:
@@ -118,6 +121,8 @@ class Syncer:
             await plans_repository.fail_running_sync_runs(
                 conn, provider=self.provider, at=started, error="interrupted: its process stopped"
             )
+            if self.stamp is not None:  # repairs a stamp left ahead by a run that stopped before its commit
+                self.stamp.write(await plans_repository.get_data_version(conn))
             run = SyncRun(
                 id=uuid.uuid4(), provider=self.provider, trigger=trigger, holder=self.holder, started_at=started,
                 finished_at=None, outcome="running", error=None, feed_bytes=0, new=0, updated=0, unchanged=0,
@@ -199,7 +204,11 @@ class Syncer:
         )  # fmt: skip
         async with write_transaction(self.engine) as conn:
             if run.new or run.updated:
-                await plans_repository.bump_data_version(conn, at=run.finished_at or utcnow())
+                version = await plans_repository.bump_data_version(conn, at=run.finished_at or utcnow())
+                if self.stamp is not None:
+                    # Before the commit: a stamp ahead of the data only costs cache misses (answers
+                    # are cached under the version read with their data); one behind would be stale.
+                    self.stamp.write(version)
             await plans_repository.update_sync_run(conn, run=run)
         return run
 
