@@ -13,13 +13,17 @@
 3. ``wrk`` (C, one thread, keep-alive) cycles through 200 one-day windows
    (``starts_at``/``ends_at``, ~14 plans, ~2.7 kB each); rounds alternate
    bare / bare-here / search so that all see the same machine.
-4. Then a second `eventeye plans sync` (every price changed, so the catalogue
-   and its data version change when it completes) runs in its own process
+4. Then ``--syncs`` more runs of `eventeye plans sync`, one after the other,
+   alternating two feeds (every price changes each time, so the catalogue
+   and its data version change when each completes), each in its own process
    (at ``--parser-nice`` and in the idle scheduling class, as
-   ``EVENTEYE_PLANS_SYNC_NICE`` and ``EVENTEYE_PLANS_SYNC_IDLE`` set it) while
-   wrk measures `/search` again, from when the sync process, started up, has
-   lowered its priority; afterwards the answers must show the new prices
-   (the cache followed the sync).
+   ``EVENTEYE_PLANS_SYNC_NICE`` and ``EVENTEYE_PLANS_SYNC_IDLE`` set it); wrk
+   measures `/search` during each, from when the sync process, started up,
+   has lowered its priority; afterwards the answers must show the new prices
+   (the cache followed the sync). Just before each sync, wrk measures
+   `/search` once more, so that each sync's run has an idle one beside it on
+   the same machine; the comparison is between these (medians: a single 5 s
+   run's rate varies by 10% and its p99 by a factor of 2 to 3 here).
 
 Besides rate and latency, each run reports the CPU time the server's
 processes and wrk spent per request (from /proc and getrusage), and the rate
@@ -50,6 +54,7 @@ import httpx
 
 from plans_feed import START, write_feed
 from plans_support import (
+    SyncResult,
     environment,
     finish_sync,
     free_port,
@@ -66,6 +71,8 @@ WINDOWS = 200
 BARE_FIRST = "bare, first route"
 BARE_HERE = "bare, at /search's place"
 SEARCH = "/search"
+SEARCH_BESIDE = "/search just before each sync"
+Window = tuple[float, float]
 LUA = r"""
 local pool = {}
 local index = 0
@@ -194,6 +201,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the three idle runs")
+    parser.add_argument("--syncs", type=int, default=3, help="syncs measured during (each changes every price)")
     parser.add_argument("--modules", help="EVENTEYE_MODULES of the API (default: all)")
     parser.add_argument(
         "--parser-nice", type=int, default=10, help="EVENTEYE_PLANS_SYNC_NICE of the concurrent sync (0: none)"
@@ -247,21 +255,28 @@ def measure(
     print(f"queries: {len(paths)} one-day windows, median {events:.0f} plans / {len(typical)} bytes per answer")
     kwargs = {"duration": args.duration, "connections": args.connections, "scratch": scratch, "server": target.pgid}
     kinds = {BARE_FIRST: ["/bench/bare"], BARE_HERE: ["/bench/bare-here"], SEARCH: paths}
-    runs: dict[str, list[Load]] = {kind: [] for kind in kinds}
+    runs: dict[str, list[Load]] = {kind: [] for kind in [*kinds, SEARCH_BESIDE]}
     for _ in range(args.rounds):
         for kind, targets in kinds.items():
             runs[kind].append(wrk(base, targets, kind, **kwargs))
     print(sharing(base))
-    started = time.perf_counter()
-    syncing = start_sync({**env, "EVENTEYE_PLANS_SYNC_NICE": str(args.parser_nice)}, changed_feed)
-    window_start = wait_until_syncing(syncing.pid) - started
-    during = wrk(base, paths, "/search during a sync", **kwargs)
-    window_end = time.perf_counter() - started
-    result = finish_sync(syncing, started)
-    report(runs, during, args, result.seconds, (window_start, window_end), result.output.splitlines()[0])
-    after = warm(base, paths)
-    changed = sum(a != b for a, b in zip(after, bodies, strict=True))
-    print(f"after the sync: {changed} of {len(paths)} answers changed (the caches followed the sync)")
+    feeds = [changed_feed, changed_feed.replace("changed.xml", "seed.xml")]
+    during: list[Load] = []
+    syncs: list[tuple[SyncResult, Window]] = []
+    for index in range(args.syncs):
+        runs[SEARCH_BESIDE].append(wrk(base, paths, SEARCH_BESIDE, **kwargs))  # the same machine, just before
+        started = time.perf_counter()
+        sync_env = {**env, "EVENTEYE_PLANS_SYNC_NICE": str(args.parser_nice), "EVENTEYE_LOG_LEVEL": "INFO"}
+        syncing = start_sync(sync_env, feeds[index % 2])
+        window_start = wait_until_syncing(syncing.pid) - started
+        during.append(wrk(base, paths, "/search during a sync", **kwargs))
+        window = (window_start, time.perf_counter() - started)
+        syncs.append((finish_sync(syncing, started), window))
+        after = warm(base, paths)
+        changed = sum(a != b for a, b in zip(after, bodies, strict=True))
+        print(f"after sync {index + 1}: {changed} of {len(paths)} answers changed (the caches followed the sync)")
+        bodies = after
+    report(runs, during, args, syncs)
 
 
 def wait_until_syncing(pid: int, timeout: float = 30.0) -> float:
@@ -311,15 +326,10 @@ def summary(label: str, loads: list[Load]) -> tuple[float, str]:
 
 
 def report(
-    runs: dict[str, list[Load]],
-    during: Load,
-    args: argparse.Namespace,
-    sync_seconds: float,
-    window: tuple[float, float],
-    sync_summary: str,
+    runs: dict[str, list[Load]], during: list[Load], args: argparse.Namespace, syncs: list[tuple[SyncResult, Window]]
 ) -> None:
     modules = args.modules or "all modules"
-    setup = f"wrk -t1 -c{args.connections} -d{args.duration}s x {args.rounds} rounds"
+    setup = f"wrk -t1 -c{args.connections} -d{args.duration}s x {args.rounds} rounds, {args.syncs} syncs"
     print(f"\n{setup}, uvicorn {args.workers} workers, {modules}")
     print(f"load average now: {os.getloadavg()[0]:.1f}\n")
     print(
@@ -331,17 +341,22 @@ def report(
     for kind, loads in runs.items():
         rates[kind], row = summary(kind, loads)
         print(row)
-    print(summary("/search during a sync", [during])[1])
+    during_rate, row = summary("/search during a sync", during)
+    print(row)
     for kind in (BARE_FIRST, BARE_HERE):
         print(f"/search / {kind}: {rates[SEARCH] / rates[kind]:.0%}")
-    idle_p99 = statistics.median(x.p99_ms for x in runs[SEARCH])
-    rate_share, p99_share = during.rate / rates[SEARCH], during.p99_ms / idle_p99
-    print(f"during the sync: {rate_share:.0%} of the idle rate, p99 {p99_share:.0%} of idle")
-    inside = "inside" if sync_seconds >= window[1] else "NOT entirely inside"
-    took = f"the sync (nice {args.parser_nice}, idle class) took {sync_seconds:.1f}s"
-    start_up = f"process start-up until it lowered its priority {window[0]:.1f}s"
-    print(f"{took}; {start_up}; window {window[0]:.1f}s to {window[1]:.1f}s: {inside} it")
-    print(f"sync: {sync_summary}")
+    idle_p99 = statistics.median(x.p99_ms for x in runs[SEARCH_BESIDE])
+    during_p99 = statistics.median(x.p99_ms for x in during)
+    shares = f"{during_rate / rates[SEARCH_BESIDE]:.0%} of the rate, p99 {during_p99 / idle_p99:.0%}"
+    print(f"during the syncs, against the runs just before each: {shares}")
+    for result, (start, end) in syncs:
+        inside = "inside" if result.seconds >= end else "NOT entirely inside"
+        took = f"the sync (nice {args.parser_nice}, idle class) took {result.seconds:.1f}s"
+        start_up = f"start-up until it lowered its priority {start:.1f}s"
+        print(f"{took}; {start_up}; window {start:.1f}s to {end:.1f}s: {inside} it")
+        lines = result.output.splitlines()
+        yielded = [line.split("] ", 1)[-1] for line in lines if "to other work" in line]
+        print(f"  sync: {lines[-1]}{'; ' + yielded[0] if yielded else ''}")
 
 
 if __name__ == "__main__":

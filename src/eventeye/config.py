@@ -175,6 +175,7 @@ class Settings(BaseSettings):
     plans_search_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     plans_sync_nice: int = Field(default=10, ge=0, le=19)
     plans_sync_idle: bool = True
+    plans_sync_cpu_share: float = Field(default=0.3, gt=0, le=1)
 
     # activity
     activity_presence_streak: int = Field(default=5, ge=1)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eventeye.core.pacing import Pacer
 from eventeye.core.storage.engine import create_engine, read_transaction, write_transaction
 from eventeye.plans import repository
 from eventeye.plans.repository import SyncRun
@@ -308,3 +309,28 @@ def test_the_parser_thread_yields_the_cpu_and_the_process_does_not() -> None:
     thread.join()
     assert seen == [(min(19, process_nice + 5), os.SCHED_IDLE)]
     assert (os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)) == (process_nice, process_policy)
+
+
+class AlwaysBusy(Pacer):
+    """A pacer on a machine that other processes keep busy."""
+
+    def _machine_is_busy(self) -> bool:
+        return True
+
+
+async def test_on_a_busy_machine_the_sync_rests_and_stores_everything(
+    make_syncer: Callable[..., Syncer],
+    provider: FakeProvider,
+    engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("eventeye.plans.sync.Pacer", AlwaysBusy)
+    provider.serve(Reply(feed(*(base_event(str(i), f"Plan {i}", event(str(i))) for i in range(300)))))
+    syncer = make_syncer(plans_sync_cpu_share=0.5)
+    assert syncer.cpu_share == 0.5
+    with caplog.at_level("INFO", logger="eventeye.plans.sync"):
+        run = await sync(syncer)
+    assert (run.outcome, run.new) == ("succeeded", 300)
+    assert len(await stored(engine)) == 300
+    assert any("to other work on a busy machine" in message for message in caplog.messages)

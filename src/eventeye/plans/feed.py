@@ -18,7 +18,7 @@ so that a feed cut short is refused before anything of it is used.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -134,12 +134,14 @@ class _NoTarget:
         return None
 
 
-def check_well_formed(source: IO[bytes]) -> None:
-    """Raise ``FeedError`` unless the whole document is well-formed XML (read in chunks, nothing kept)."""
+def check_well_formed(source: IO[bytes], pause: Callable[[], None] = lambda: None) -> None:
+    """Raise ``FeedError`` unless the whole document is well-formed XML (read in chunks, nothing kept;
+    ``pause`` is called between chunks)."""
     parser = etree.XMLParser(target=_NoTarget(), **PARSER_OPTIONS)
     try:
         while chunk := source.read(CHECK_CHUNK):
             parser.feed(chunk)
+            pause()
         parser.close()
     except etree.XMLSyntaxError as exc:
         raise FeedError(f"not a well-formed XML feed: {exc}") from exc

@@ -40,6 +40,7 @@ def build_syncer(settings: Settings, engine: AsyncEngine, *, url: str | None = N
         lease_ttl=settings.plans_sync_lease_ttl,
         parser_nice=settings.plans_sync_nice,
         parser_idle=settings.plans_sync_idle,
+        cpu_share=settings.plans_sync_cpu_share,
         stamp=version_stamp(engine),
     )
 

@@ -17,8 +17,9 @@ import logging
 import os
 import socket
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from typing import IO, Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eventeye.core.pacing import Pacer
 from eventeye.core.storage.engine import write_transaction
 from eventeye.core.storage.stamp import FileStamp
 from eventeye.plans import repository as plans_repository
@@ -40,6 +42,7 @@ logger = logging.getLogger("eventeye.plans.sync")
 
 PLAN_NAMESPACE = uuid.UUID("5b0c6c1e-8f7c-4c55-9a47-2a4f3d6f1e01")
 BATCH_SIZE = 500
+PAUSE_EVERY = 25  # plans (each with its zones) between two calls to the pacer: ~10 ms of parsing
 MAX_RECORDED_ISSUES = 100
 
 
@@ -101,6 +104,8 @@ class Syncer:
     """How much lower the parser thread's CPU priority is (Linux): parsing yields to serving on shared cores."""
     parser_idle: bool = False
     """Also put the parser thread in Linux's idle scheduling class (CPU time no one else wants)."""
+    cpu_share: float = 1.0
+    """While other processes keep the machine busy, the parser thread's most CPU (a share of one core)."""
     stamp: FileStamp | None = None
     """On a SQLite file, where `/search` reads the data version (see ``eventeye.core.storage.stamp``)."""
 
@@ -161,7 +166,8 @@ class Syncer:
 
     async def _apply(self, body: IO[bytes], counts: Counts, seen_at: datetime, lost: asyncio.Event) -> None:
         reader = FeedReader(body)
-        prepare = partial(_prepare, iter(reader), self.batch_size, self.provider, seen_at)
+        pacer, writer = Pacer(self.cpu_share), Pacer(self.cpu_share)  # the parser thread's, the writes'
+        prepare = partial(_prepare, iter(reader), self.batch_size, self.provider, seen_at, pacer.pause)
         loop = asyncio.get_running_loop()
         # lxml documents stay in the thread that created them: one parser thread per sync.
         with ThreadPoolExecutor(
@@ -171,7 +177,7 @@ class Syncer:
             initargs=(self.parser_nice, self.parser_idle),
         ) as parser:
             # A document cut short or broken anywhere changes nothing: check it all before using any of it.
-            await loop.run_in_executor(parser, check_well_formed, body)
+            await loop.run_in_executor(parser, check_well_formed, body, pacer.pause)
             body.seek(0)
             pending = loop.run_in_executor(parser, prepare)
             try:
@@ -180,10 +186,14 @@ class Syncer:
                     if lost.is_set():
                         raise LeaseLost("the sync lease was lost; another process is syncing")
                     counts.record(batch.issues)
+                    started = time.perf_counter()
                     await self._write(batch.rows, counts, seen_at)
+                    await asyncio.sleep(writer.delay(time.perf_counter() - started))
             finally:
                 pending.cancel()
         counts.invalid, counts.offline = reader.invalid, reader.offline
+        if pacer.slept or writer.slept:
+            logger.info("plans sync gave %.1fs to other work on a busy machine", pacer.slept + writer.slept)
 
     async def _write(self, rows: dict[uuid.UUID, dict[str, Any]], counts: Counts, seen_at: datetime) -> None:
         async with write_transaction(self.engine) as conn:
@@ -256,11 +266,16 @@ class _Batch:
     issues: list[FeedIssue]
 
 
-def _prepare(items: Iterator[FeedPlan | FeedIssue], size: int, provider: str, seen_at: datetime) -> _Batch | None:
-    """The next rows to write (up to ``size``) with the issues met on the way; runs in the parser thread."""
+def _prepare(
+    items: Iterator[FeedPlan | FeedIssue], size: int, provider: str, seen_at: datetime, pause: Callable[[], None]
+) -> _Batch | None:
+    """The next rows to write (up to ``size``) with the issues met on the way; runs in the parser thread,
+    calling ``pause`` every ``PAUSE_EVERY`` items."""
     rows: dict[uuid.UUID, dict[str, Any]] = {}
     issues: list[FeedIssue] = []
-    for item in items:
+    for count, item in enumerate(items, 1):
+        if count % PAUSE_EVERY == 0:
+            pause()
         if isinstance(item, FeedIssue):
             issues.append(item)
             if len(issues) >= size:
