@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -54,6 +56,32 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Async
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "eventeye"}},
     )
+
+
+def _stop_aiosqlite_once() -> None:
+    """Make ``aiosqlite.Connection.stop`` do nothing the second time.
+
+    SQLAlchemy terminates an invalidated connection (a task cancelled while it
+    held one) by closing it in a shielded task and, if it is cancelled meanwhile,
+    stopping it. aiosqlite's ``close()`` then stops the worker thread again and
+    waits for that second stop to be acknowledged by a thread that has already
+    exited: the task waits forever, and so does whatever waits for all tasks
+    (an event loop's shutdown). A second stop has nothing to do.
+    """
+    stop = aiosqlite.Connection.stop
+    if getattr(stop, "once", False):
+        return
+
+    def stop_once(self: aiosqlite.Connection) -> asyncio.Future[Any] | None:
+        if not self._running:
+            return None
+        return stop(self)
+
+    stop_once.once = True  # type: ignore[attr-defined]
+    aiosqlite.Connection.stop = stop_once  # type: ignore[method-assign]
+
+
+_stop_aiosqlite_once()
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
