@@ -2,7 +2,7 @@
 
 A lower priority is not enough on a small machine: a background thread in
 Linux's idle scheduling class still takes every moment the server leaves
-between requests, and on two cores that cost `/search` a fifth to a third
+between requests, and on two cores that cost `/search` a tenth to a third
 of its rate during a sync (caches, memory bandwidth, the hypervisor's share).
 A ``Pacer`` is called by a working thread between chunks of work: while
 other processes keep the machine busy it sleeps long enough for the thread
