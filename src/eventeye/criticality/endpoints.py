@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
-from eventeye.core.auth.dependencies import DbConn, ReadAccess, ReadConn, RuntimeDep
+from eventeye.core.auth.dependencies import ReadAccess, ReadConn, RuntimeDep
 from eventeye.core.responses import OrjsonResponse
+from eventeye.core.storage.engine import single_statement
 from eventeye.criticality import metrics
 from eventeye.criticality import service as criticality_service
 from eventeye.criticality.auth import SecappCaller
@@ -68,12 +69,14 @@ async def status_change_body(request: Request, runtime: RuntimeDep) -> StatusCha
 async def publish(
     app_name: SecappCaller,
     change: Annotated[StatusChange, Depends(status_change_body)],
-    conn: DbConn,
+    runtime: RuntimeDep,
 ) -> Processed:
     """Publish a criticality change; the latest state is the one with the latest ``Change_at``."""
-    processed_id = await criticality_service.publish(
-        conn, app_name=app_name, change=change, at=criticality_service.now()
-    )
+    # One INSERT ... RETURNING, committed on its own before the answer: no BEGIN/COMMIT round trips.
+    async with single_statement(runtime.engine) as conn:
+        processed_id = await criticality_service.publish(
+            conn, app_name=app_name, change=change, at=criticality_service.now()
+        )
     metrics.UPDATES.labels(metrics.app_label(app_name)).inc()
     return Processed(processed_id=processed_id)
 
