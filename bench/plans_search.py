@@ -230,7 +230,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
         server = start_api(env, port, args.workers)
         try:
             target = Target(f"http://127.0.0.1:{port}", server.pid)
-            measure(args, scratch, env, target, f"{feeds}/changed.xml", bare_body)
+            measure(args, scratch, env, target, [f"{feeds}/changed.xml", f"{feeds}/seed.xml"], bare_body)
         finally:
             os.killpg(server.pid, 15)
             server.wait(30)
@@ -243,8 +243,9 @@ class Target:
 
 
 def measure(
-    args: argparse.Namespace, scratch: Path, env: dict[str, str], target: Target, changed_feed: str, bare_body: Path
+    args: argparse.Namespace, scratch: Path, env: dict[str, str], target: Target, feeds: list[str], bare_body: Path
 ) -> None:
+    """Idle rounds, then ``args.syncs`` syncs alternating ``feeds`` (each differs from the other in every price)."""
     base = target.base
     wait_for(f"{base}/healthz")
     paths = day_windows()
@@ -260,7 +261,6 @@ def measure(
         for kind, targets in kinds.items():
             runs[kind].append(wrk(base, targets, kind, **kwargs))
     print(sharing(base))
-    feeds = [changed_feed, changed_feed.replace("changed.xml", "seed.xml")]
     during: list[Load] = []
     syncs: list[tuple[SyncResult, Window]] = []
     for index in range(args.syncs):

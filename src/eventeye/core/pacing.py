@@ -83,16 +83,16 @@ class Pacer:
 
     def _machine_is_busy(self) -> bool:
         """Whether other processes used ``busy`` of the cores over the last window (kept until the next)."""
-        wall, machine = time.monotonic(), self._machine()
+        wall = time.monotonic()
+        if self._window is not None and wall - self._window[0] < WINDOW:
+            return self._others_busy  # the counters are read once a window, not on every call
+        machine = self._machine()
         if machine is None:
             return False
         own = self._own()
-        if self._window is None:
-            self._window = (wall, machine, own)
-            return self._others_busy
-        started, machine_before, own_before = self._window
-        if wall - started >= WINDOW:
+        if self._window is not None:
+            started, machine_before, own_before = self._window
             others = (machine - machine_before) - (own - own_before)
             self._others_busy = others / (wall - started) >= self.busy * self.cores
-            self._window = (wall, machine, own)
+        self._window = (wall, machine, own)
         return self._others_busy

@@ -105,7 +105,8 @@ class Syncer:
     parser_idle: bool = False
     """Also put the parser thread in Linux's idle scheduling class (CPU time no one else wants)."""
     cpu_share: float = 1.0
-    """While other processes keep the machine busy, the parser thread's most CPU (a share of one core)."""
+    """While other processes keep the machine busy, the most CPU the parsing, and the writing, each use
+    (a share of one core; see ``eventeye.core.pacing``)."""
     stamp: FileStamp | None = None
     """On a SQLite file, where `/search` reads the data version (see ``eventeye.core.storage.stamp``)."""
 
