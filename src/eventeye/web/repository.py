@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from eventeye.core.storage.dialects import insert_many_ignore_returning, upsert
+from eventeye.core.storage.dialects import built_once, insert_many_ignore_returning, upsert
 from eventeye.web.tables import web_events, web_sessions
 
 Order = Literal["asc", "desc"]
@@ -63,15 +63,19 @@ async def upsert_sessions(conn: AsyncConnection, *, rows: list[dict[str, Any]]) 
     if not rows:
         return
     current = web_sessions.c
-    statement = upsert(
+    statement = built_once(
         conn,
-        web_sessions,
-        conflict=["session_id"],
-        update=lambda new: {
-            "first_seen": case((new.first_seen < current.first_seen, new.first_seen), else_=current.first_seen),
-            "last_seen": case((new.last_seen > current.last_seen, new.last_seen), else_=current.last_seen),
-            "event_count": current.event_count + new.event_count,
-        },
+        "web.upsert_sessions",
+        lambda: upsert(
+            conn,
+            web_sessions,
+            conflict=["session_id"],
+            update=lambda new: {
+                "first_seen": case((new.first_seen < current.first_seen, new.first_seen), else_=current.first_seen),
+                "last_seen": case((new.last_seen > current.last_seen, new.last_seen), else_=current.last_seen),
+                "event_count": current.event_count + new.event_count,
+            },
+        ),
     )
     # Sorted so that concurrent workers lock sessions in the same order.
     await conn.execute(statement, sorted(rows, key=lambda row: row["session_id"]))

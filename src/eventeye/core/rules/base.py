@@ -60,11 +60,18 @@ def _nested(head: str, name: str) -> Getter:
         value = fact.attributes.get(head)
         if type(value) is dict:
             return value.get(name, MISSING)
-        if isinstance(value, list) and name.isdigit() and int(name) < len(value):
-            return value[int(name)]
-        return MISSING
+        return item(value, name)
 
     return get
+
+
+def item(value: Any, name: str) -> Any:
+    """``value[name]`` of a dict, or of a list when ``name`` is an index in it; else ``MISSING``."""
+    if isinstance(value, dict):
+        return value.get(name, MISSING)
+    if isinstance(value, list) and name.isdigit() and int(name) < len(value):
+        return value[int(name)]
+    return MISSING
 
 
 def normal(value: Any, fold: bool) -> Any:
@@ -78,7 +85,7 @@ def normal(value: Any, fold: bool) -> Any:
     return ("other", orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
 
 
-def _test(condition: Condition) -> Callable[[Any], bool]:
+def value_test(condition: Condition) -> Callable[[Any], bool]:
     if isinstance(condition, Equals):
         expected, fold = normal(condition.value, condition.case_insensitive), condition.case_insensitive
         return lambda value: value is not MISSING and normal(value, fold) == expected
@@ -95,8 +102,12 @@ def _test(condition: Condition) -> Callable[[Any], bool]:
     return _regex(condition)
 
 
+def compiled(condition: Regex) -> re.Pattern[str]:
+    return re.compile(condition.pattern, re.IGNORECASE if condition.case_insensitive else 0)
+
+
 def _regex(condition: Regex) -> Callable[[Any], bool]:
-    pattern = re.compile(condition.pattern, re.IGNORECASE if condition.case_insensitive else 0)
+    pattern = compiled(condition)
 
     def test(value: Any) -> bool:
         if type(value) is str and len(value) <= MAX_REGEX_INPUT:
@@ -109,7 +120,7 @@ def _regex(condition: Regex) -> Callable[[Any], bool]:
 
 
 def predicate(condition: Condition) -> Predicate:
-    get, test, negate = getter(condition.field), _test(condition), condition.negate
+    get, test, negate = getter(condition.field), value_test(condition), condition.negate
     if negate:
         return lambda fact: not test(get(fact))
     return lambda fact: test(get(fact))
@@ -165,11 +176,16 @@ def _single_key(get: Getter) -> Callable[[Fact], str | None]:
         value = get(fact)
         if type(value) is str and len(value) <= MAX_KEY_LENGTH:
             return value
-        if value is MISSING or value is None:
-            return None
-        return _bounded(key_text(value))
+        return single_key(value)
 
     return key
+
+
+def single_key(value: Any) -> str | None:
+    """The key one attribute's value gives: None when it is missing or null."""
+    if value is MISSING or value is None:
+        return None
+    return _bounded(key_text(value))
 
 
 SEMANTIC_FIELDS = {"kind", "module", "types", "key", "scope", "when", "count", "window", "buckets", "silence"}

@@ -239,10 +239,12 @@ class RulesEngine:
         todo = list(groups)
         for _ in range(MAX_RETRIES):
             rows = []
-            for pair in todo:
-                rule, steps = groups[pair]
-                entries[pair], fired[pair] = _run(rule, pair[1], before[pair], steps)
-                rows.append(_row(pair, entries[pair], rule))
+            for together in _sharing(todo, groups):
+                rules = [groups[pair][0] for pair in together]
+                ran = _run(rules, together[0][1], [before[pair] for pair in together], groups[together[0]][1])
+                for pair, rule, (entry, raised) in zip(together, rules, ran, strict=True):
+                    entries[pair], fired[pair] = entry, raised
+                    rows.append(_row(pair, entry, rule))
             written = await rules_repository.save_states(conn, rows=rows)
             todo = [pair for pair in todo if pair not in written]
             if not todo:
@@ -333,11 +335,33 @@ def _entry(rule: CompiledRule, row: rules_repository.StateRow | None) -> Entry:
     return Entry(row.fingerprint, row.version, rule.machine.load(row.data), row.due_at)
 
 
-def _run(rule: CompiledRule, key: str, before: Entry, steps: list[Step]) -> tuple[Entry, list[Raised]]:
-    machine = rule.machine
-    state = machine.copy(before.state) if before.fingerprint == rule.fingerprint else machine.new()
-    fired = [(position, rule, key, fire) for position, fire in machine.run(state, steps)]
-    return Entry(rule.fingerprint, before.version + 1, state, machine.due(state)), fired
+def _sharing(pairs: list[Pair], groups: dict[Pair, tuple[CompiledRule, list[Step]]]) -> list[list[Pair]]:
+    """The pairs in groups that can run together: the same steps (selector and key), machines that share."""
+    together: dict[tuple[int, Any], list[Pair]] = {}
+    for pair in pairs:
+        rule, steps = groups[pair]
+        shares = rule.machine.shares
+        together.setdefault((id(steps), shares if shares is not None else pair), []).append(pair)
+    return list(together.values())
+
+
+def _run(
+    rules: list[CompiledRule], key: str, before: list[Entry], steps: list[Step]
+) -> list[tuple[Entry, list[Raised]]]:
+    """Run one key's steps through the machines of ``rules`` (which share them) from their states."""
+    machines = [rule.machine for rule in rules]
+    states = [
+        machine.copy(entry.state) if entry.fingerprint == rule.fingerprint else machine.new()
+        for rule, machine, entry in zip(rules, machines, before, strict=True)
+    ]
+    fires = machines[0].run_shared(machines, states, steps) if len(rules) > 1 else [machines[0].run(states[0], steps)]
+    return [
+        (
+            Entry(rule.fingerprint, entry.version + 1, state, rule.machine.due(state)),
+            [(position, rule, key, fire) for position, fire in fired],
+        )
+        for rule, entry, state, fired in zip(rules, before, states, fires, strict=True)
+    ]
 
 
 def _row(pair: Pair, entry: Entry, rule: CompiledRule) -> dict[str, Any]:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, Protocol
 
 from eventeye.core.pipeline.envelope import Fact
@@ -30,15 +31,22 @@ from eventeye.core.rules.schemas import Rule
 from eventeye.core.rules.steps import Fire, Step, Timeline, timeline_of
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_event_id = attrgetter("event_id")
 MAX_EVENT_IDS = 5
 
 
 class Machine(Protocol):
     stateful: bool
+    shares: Hashable | None
+    """Machines with equal ``shares`` (not None) can run one batch's steps together (``run_shared``)."""
 
     def new(self) -> Any: ...
 
     def run(self, state: Any, steps: Sequence[Step]) -> list[tuple[int, Fire]]: ...
+
+    def run_shared(
+        self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]
+    ) -> list[list[tuple[int, Fire]]]: ...
 
     def step(self, state: Any, fact: Fact, matched: bool) -> Fire | None: ...
 
@@ -56,8 +64,16 @@ class Machine(Protocol):
 class _Base:
     """``step`` is ``run`` over one step; ``run`` is each kind's one loop over a batch."""
 
+    shares: Hashable | None = None
+
     def run(self, state: Any, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
         raise NotImplementedError
+
+    def run_shared(
+        self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]
+    ) -> list[list[tuple[int, Fire]]]:
+        """Each machine over its state, as ``run``; kinds that can do it at once override this."""
+        return [machine.run(state, steps) for machine, state in zip(machines, states, strict=True)]
 
     def step(self, state: Any, fact: Fact, matched: bool) -> Fire | None:
         fired = self.run(state, [(0, fact, matched)])
@@ -153,6 +169,8 @@ class Rate(_Base):
         self.buckets = buckets
         self.width = max(window / buckets, timedelta(microseconds=1))
         self.keep = min(count + 1, MAX_EVENT_IDS)
+        # Rules that differ only in their threshold count the same window: it is advanced once for all.
+        self.shares = ("rate", window, buckets)
 
     def new(self) -> Window:
         return Window(None, [0] * self.buckets, 0, True, deque(maxlen=self.keep))
@@ -178,34 +196,56 @@ class Rate(_Base):
 
     def _run_slices(self, state: Window, line: Timeline) -> list[tuple[int, Fire]]:
         """In time order, a slice's events are counted at once: O(slices) instead of O(events)."""
-        width, buckets, count, times = self.width, self.buckets, self.count, line.times
-        fired = []
+        return self._slices([self], [state], line)[0]
+
+    def run_shared(
+        self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]
+    ) -> list[list[tuple[int, Fire]]]:
+        """Threshold variants whose windows agree advance one window; each keeps its own arming."""
+        line = timeline_of(steps)
+        rates = [machine for machine in machines if isinstance(machine, Rate)]
+        if line is None or len(rates) < len(machines) or not _in_step(rates, states):
+            return super().run_shared(machines, states, steps)
+        return self._slices(rates, states, line)
+
+    def _slices(self, rates: Sequence[Rate], states: Sequence[Window], line: Timeline) -> list[list[tuple[int, Fire]]]:
+        width, buckets, times, keep = self.width, self.buckets, line.times, max(rate.keep for rate in rates)
+        lead = max(states, key=lambda state: len(state.ids))  # the others' latest events are its tail
+        ids = deque(lead.ids, maxlen=keep)
+        fired: list[list[tuple[int, Fire]]] = [[] for _ in rates]
         start = 0
         while start < len(times):
             bucket = (times[start] - EPOCH) // width
             end = bisect_left(times, EPOCH + (bucket + 1) * width, start)
-            if state.head is None or bucket > state.head:
-                self._advance(state, bucket)
-            elif bucket <= state.head - buckets:
+            if lead.head is None or bucket > lead.head:
+                self._advance(lead, bucket)
+            elif bucket <= lead.head - buckets:
                 start = end
                 continue
-            if state.total <= count:
-                state.armed = True
-            if state.armed and state.total + (end - start) > count:
-                at = start + max(0, count - state.total)  # the event that takes the count over ``count``
-                fired.append((line.positions[at], self._fire(state, line, start, at)))
-                state.armed = False
-            state.counts[bucket % buckets] += end - start
-            state.total += end - start
-            state.ids.extend(fact.event_id for fact in line.facts[max(start, end - self.keep) : end])
+            total = lead.total
+            for index, (rate, state) in enumerate(zip(rates, states, strict=True)):
+                if total <= rate.count:
+                    state.armed = True
+                if state.armed and total + (end - start) > rate.count:
+                    at = start + max(0, rate.count - total)  # the event that takes the count over ``count``
+                    fired[index].append((line.positions[at], rate._fire(total, ids, line, start, at)))
+                    state.armed = False
+            lead.counts[bucket % buckets] += end - start
+            lead.total += end - start
+            ids.extend(map(_event_id, line.facts[max(start, end - keep) : end]))
             start = end
+        for rate, state in zip(rates, states, strict=True):
+            state.head, state.total, state.ids = lead.head, lead.total, deque(ids, maxlen=rate.keep)
+            if state is not lead:
+                state.counts[:] = lead.counts
         return fired
 
-    def _fire(self, state: Window, line: Timeline, start: int, at: int) -> Fire:
+    def _fire(self, total: int, before: deque[Any], line: Timeline, start: int, at: int) -> Fire:
+        """The event at ``at`` took the count over; ``total`` and ``before`` are the window before the slice."""
         fact = line.facts[at]
-        ids = [*state.ids, *(item.event_id for item in line.facts[max(start, at + 1 - self.keep) : at + 1])]
+        ids = [*before, *(item.event_id for item in line.facts[max(start, at + 1 - self.keep) : at + 1])]
         details = {
-            "count": state.total + at - start + 1,
+            "count": total + at - start + 1,
             "threshold": self.count,
             "window": self.window.total_seconds(),
         }
@@ -249,6 +289,19 @@ class Rate(_Base):
 
     def copy(self, state: Window) -> Window:
         return Window(state.head, list(state.counts), state.total, state.armed, deque(state.ids, maxlen=self.keep))
+
+
+def _in_step(rates: Sequence[Rate], states: Sequence[Any]) -> bool:
+    """The windows count the same: same slices, and each holds the latest events it has room for."""
+    if not all(isinstance(state, Window) for state in states):
+        return False
+    lead = max(states, key=lambda state: len(state.ids))
+    latest = list(lead.ids)
+    return all(
+        (state.head, state.total, state.counts) == (lead.head, lead.total, lead.counts)
+        and list(state.ids) == latest[max(0, len(latest) - rate.keep) :]
+        for rate, state in zip(rates, states, strict=True)
+    )
 
 
 @dataclass(slots=True)

@@ -7,17 +7,24 @@ selector whose only test is one ``equals`` or ``in`` condition is not tried
 at all: facts find it by the value of that field, in a table. A plan lists,
 for one (module, type), the selectors to try and the tables to look in; it
 is built on first use, so a fact no rule looks at costs one lookup.
+
+A batch is evaluated a (module, type) at a time and a column at a time (see
+``columns``): each field is read once for all the facts of that type, and
+each selector tests whole columns, keying only the facts it keeps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import compress, groupby, repeat
+from operator import and_, attrgetter, eq, itemgetter
 from typing import Any
 
 import orjson
 
 from eventeye.core.pipeline.envelope import Fact
-from eventeye.core.rules.base import MISSING, CompiledRule, Getter, getter, normal
+from eventeye.core.rules.base import MISSING, CompiledRule, normal
+from eventeye.core.rules.columns import Columns, column_test, holding, keys
 from eventeye.core.rules.schemas import Equals, In
 from eventeye.core.rules.steps import Steps
 
@@ -27,14 +34,14 @@ Groups = dict[tuple["Selector", str], Steps]
 class Selector:
     """The rules that select events alike, and how they do it."""
 
-    __slots__ = ("module", "types", "scope", "when", "key_of", "keeps_misses", "stateful", "rules", "index")
+    __slots__ = ("module", "types", "scope", "when", "key", "key_of", "keeps_misses", "stateful", "rules", "index")
 
     def __init__(self, rule: CompiledRule) -> None:
         self.module = rule.rule.module
         self.types = rule.types
-        # None for no condition at all: not even a call per fact.
-        self.scope = rule.scope if rule.rule.scope else None
-        self.when = rule.when if rule.rule.when else None
+        self.scope = tuple((condition.field, column_test(condition)) for condition in rule.rule.scope)
+        self.when = tuple((condition.field, column_test(condition)) for condition in rule.rule.when)
+        self.key = tuple(rule.rule.key)
         self.key_of = rule.key_of
         self.keeps_misses = rule.rule.kind == "consecutive"
         self.stateful = rule.machine.stateful
@@ -80,9 +87,31 @@ class Plan:
                     found = table.setdefault(normal(value, fold), [])
                     if selector not in found:
                         found.append(selector)
-        self.tables: tuple[tuple[Getter, bool, dict[Any, list[Selector]]], ...] = tuple(
-            (getter(field), fold, table) for (field, fold), table in tables.items()
-        )
+        self.tables = tuple(Table(field, fold, table) for (field, fold), table in tables.items())
+
+
+class Table:
+    """Selectors found by the value of one field; text is looked up as it is when not folded."""
+
+    __slots__ = ("field", "fold", "entries", "text")
+
+    def __init__(self, field: str, fold: bool, entries: dict[Any, list[Selector]]) -> None:
+        self.field, self.fold, self.entries = field, fold, entries
+        self.text = {} if fold else {value: found for (tag, value), found in entries.items() if tag == "text"}
+
+    def look_up(self, column: list[Any]) -> list[list[Selector] | None]:
+        text, entries, fold = self.text, self.entries, self.fold
+        if not fold and set(map(type, column)) == {str}:
+            return list(map(text.get, column))
+        if fold:
+            return [None if value is MISSING else entries.get(normal(value, True)) for value in column]
+        return [
+            text.get(value) if type(value) is str else None if value is MISSING else entries.get(normal(value, False))
+            for value in column
+        ]
+
+
+_kind = attrgetter("module", "type")
 
 
 class Planner:
@@ -104,24 +133,90 @@ class Planner:
 
     def collect(self, facts: Sequence[Fact]) -> Groups:
         groups: Groups = {}
-        plans = self._plans
-        for position, fact in enumerate(facts):
-            plan = plans.get((fact.module, fact.type)) or self.plan(fact.module, fact.type)
+        fed: dict[Selector, int] = {}
+        for kind, positions in _by_kind(facts):
+            plan = self.plan(*kind)
+            if not plan.tried and not plan.tables:
+                continue
+            columns = Columns(list(map(facts.__getitem__, positions)) if len(positions) < len(facts) else facts)
             for selector in plan.tried:
-                if selector.scope is not None and not selector.scope(fact):
-                    continue
-                if (key := selector.key_of(fact)) is not None:
-                    matched = selector.when is None or selector.when(fact)
-                    if matched or selector.keeps_misses:
-                        _steps(groups, selector, key).append((position, fact, matched))
-            for get, fold, table in plan.tables:
-                value = get(fact)
-                if value is MISSING:
-                    continue
-                for selector in table.get(normal(value, fold), ()):
-                    if (key := selector.key_of(fact)) is not None:
-                        _steps(groups, selector, key).append((position, fact, True))
+                _try(groups, selector, positions, columns)
+                fed[selector] = fed.get(selector, 0) + 1
+            for table in plan.tables:
+                for selector in _look_up(groups, table, positions, columns):
+                    fed[selector] = fed.get(selector, 0) + 1
+        for (selector, _), steps in groups.items():
+            if fed.get(selector, 0) > 1:  # steps of several kinds, appended a kind at a time
+                steps.sort(key=_position)
         return groups
+
+
+_position = itemgetter(0)
+
+
+def _by_kind(facts: Sequence[Fact]) -> list[tuple[tuple[str, str], list[int]]]:
+    """The positions of the facts of each (module, type), in order."""
+    kinds = list(map(_kind, facts))
+    if not kinds or kinds.count(kinds[0]) == len(kinds):
+        return [(kinds[0], list(range(len(kinds))))] if kinds else []
+    order = sorted(range(len(kinds)), key=kinds.__getitem__)
+    return [(kind, list(found)) for kind, found in groupby(order, key=kinds.__getitem__)]
+
+
+def _try(groups: Groups, selector: Selector, positions: list[int], columns: Columns) -> None:
+    """Test a selector on a kind's facts; append the steps of those it keeps."""
+    facts = columns.facts
+    kept = holding(selector.scope, columns)
+    when = holding(selector.when, columns)
+    if when is not None and not selector.keeps_misses:
+        kept = when if kept is None else list(map(and_, kept, when))
+        when = None
+    if kept is None:  # every fact: key them a column at a time
+        _append(groups, selector, keys(selector.key, selector.key_of, columns), positions, facts, when)
+        return
+    for row in compress(range(len(facts)), kept):  # those the conditions kept
+        if (key := selector.key_of(facts[row])) is not None:
+            _steps(groups, selector, key).append((positions[row], facts[row], True if when is None else when[row]))
+
+
+FEW_KEYS = 8
+
+
+def _append(
+    groups: Groups,
+    selector: Selector,
+    named: list[str | None],
+    positions: list[int],
+    facts: Sequence[Fact],
+    when: list[bool] | None,
+) -> None:
+    """Append every fact's step to its key's steps (``named``: each fact's key)."""
+    distinct: set[str] = {key for key in set(named) if key is not None}
+    if len(distinct) > FEW_KEYS:
+        for row, key in enumerate(named):
+            if key is not None:
+                _steps(groups, selector, key).append((positions[row], facts[row], True if when is None else when[row]))
+        return
+    for key in distinct:  # a few keys (an app, a host): select each key's rows in C
+        rows = list(compress(range(len(named)), map(eq, named, repeat(key))))
+        matched = repeat(True, len(rows)) if when is None else map(when.__getitem__, rows)
+        _steps(groups, selector, key).extend(
+            zip(map(positions.__getitem__, rows), map(facts.__getitem__, rows), matched, strict=False)
+        )
+
+
+def _look_up(groups: Groups, table: Table, positions: list[int], columns: Columns) -> set[Selector]:
+    """Append the steps of the facts whose value a table lists; returns the selectors fed."""
+    facts = columns.facts
+    fed: set[Selector] = set()
+    for row, found in enumerate(table.look_up(columns.get(table.field))):
+        if found is None:
+            continue
+        for selector in found:
+            if (key := selector.key_of(facts[row])) is not None:
+                _steps(groups, selector, key).append((positions[row], facts[row], True))
+                fed.add(selector)
+    return fed
 
 
 def _steps(groups: Groups, selector: Selector, key: str) -> Steps:

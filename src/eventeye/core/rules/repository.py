@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+import orjson
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from eventeye.core.storage.dialects import upsert
+from eventeye.core.storage.dialects import built_once, upsert
 from eventeye.core.storage.tables import rule_state, rules
 
 Pair = tuple[str, str]
@@ -116,16 +117,46 @@ async def save_states(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> s
     """
     if not rows:
         return set()
-    current = rule_state.c
-    statement = upsert(
-        conn,
-        rule_state,
-        conflict=["rule", "key"],
-        where=lambda new: current.version == new.version - 1,
-    ).returning(current.rule, current.key)
     ordered = sorted(rows, key=lambda row: (row["rule"], row["key"]))
-    result = await conn.execute(statement, ordered)
+    if conn.dialect.name == "postgresql":
+        result = await conn.execute(_SAVE_COLUMNS, _columns(ordered))
+    else:
+        current = rule_state.c
+        statement = built_once(
+            conn,
+            "rules.save_states",
+            lambda: upsert(
+                conn, rule_state, conflict=["rule", "key"], where=lambda new: current.version == new.version - 1
+            ).returning(current.rule, current.key),
+        )
+        result = await conn.execute(statement, ordered)
     return {(row.rule, row.key) for row in result}
+
+
+# PostgreSQL: the rows as one array per column, one statement text whatever their number (prepared once).
+_SAVE_COLUMNS = text(
+    """
+    INSERT INTO rule_state (rule, key, fingerprint, version, data, due_at, updated_at)
+    SELECT * FROM unnest(
+        CAST(:rule AS text[]), CAST(:key AS text[]), CAST(:fingerprint AS text[]), CAST(:version AS bigint[]),
+        CAST(:data AS jsonb[]), CAST(:due_at AS timestamptz[]), CAST(:updated_at AS timestamptz[])
+    )
+    ON CONFLICT (rule, key) DO UPDATE SET
+        fingerprint = excluded.fingerprint, version = excluded.version, data = excluded.data,
+        due_at = excluded.due_at, updated_at = excluded.updated_at
+    WHERE rule_state.version = excluded.version - 1
+    RETURNING rule, key
+    """
+)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in _STATE_COLUMNS}
+    columns["data"] = [orjson.dumps(data).decode() for data in columns["data"]]
+    return columns
+
+
+_STATE_COLUMNS = ("rule", "key", "fingerprint", "version", "data", "due_at", "updated_at")
 
 
 async def due_states(conn: AsyncConnection, *, now: datetime, limit: int) -> list[StateRow]:

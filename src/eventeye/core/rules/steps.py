@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import islice
-from operator import gt, sub
+from itertools import compress, islice
+from operator import attrgetter, gt, itemgetter, sub
 from typing import Any
 
 from eventeye.core.pipeline.envelope import Fact
@@ -54,13 +54,17 @@ class Steps(list[Step]):
 
 
 def _timeline(steps: Sequence[Step]) -> Timeline | None:
-    facts = [fact for _, fact, matched in steps if matched]
-    times = [fact.occurred_at for fact in facts]
-    later = islice(times, 1, None)
-    if any(map(gt, times, later)):
+    matched = list(map(_matched, steps))
+    facts = list(compress(map(_fact, steps), matched))
+    times = list(map(_occurred_at, facts))
+    if any(map(gt, times, islice(times, 1, None))):
         return None
     max_gap = max(map(sub, islice(times, 1, None), times), default=None)
-    return Timeline([position for position, _, matched in steps if matched], facts, times, max_gap)
+    return Timeline(list(compress(map(_position, steps), matched)), facts, times, max_gap)
+
+
+_position, _fact, _matched = itemgetter(0), itemgetter(1), itemgetter(2)
+_occurred_at = attrgetter("occurred_at")
 
 
 def timeline_of(steps: Sequence[Step]) -> Timeline | None:

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+T = TypeVar("T")
+_built: dict[tuple[str, Hashable], Any] = {}
+
+
+def built_once(conn: AsyncConnection, name: Hashable, build: Callable[[], T]) -> T:
+    """The statement ``build`` makes, made once per dialect and ``name``.
+
+    Statements are immutable; building one (an upsert's ``excluded`` columns,
+    its clauses) costs more Python than its cached compilation, on every batch.
+    """
+    key = (conn.dialect.name, name)
+    found = _built.get(key)
+    if found is None:
+        found = _built[key] = build()
+    return found
 
 
 def _insert(conn: AsyncConnection, table: Table) -> Any:
@@ -53,6 +69,8 @@ async def insert_many_ignore_returning(
     """Insert ``rows`` skipping those whose ``key`` exists; returns the keys actually inserted."""
     if not rows:
         return set()
-    statement = insert_ignore(conn, table, [key]).returning(table.c[key])
+    statement = built_once(
+        conn, ("insert_ignore_returning", table, key), lambda: insert_ignore(conn, table, [key]).returning(table.c[key])
+    )
     result = await conn.execute(statement, rows)
     return {row[0] for row in result}
