@@ -61,6 +61,11 @@ async def stored_alerts(engine: AsyncEngine, **where: Any) -> list[Alert]:
 
 
 async def stored_state(engine: AsyncEngine, rule: str, key: str) -> dict[str, Any] | None:
+    """The stored row holding ``rule``'s state for ``key``, with ``data`` that rule's own state."""
     async with read_transaction(engine) as conn:
-        row = (await conn.execute(select(rule_state).where(rule_state.c.rule == rule, rule_state.c.key == key))).first()
-    return dict(row._mapping) if row else None
+        rows = (await conn.execute(select(rule_state).where(rule_state.c.key == key))).all()
+    for row in rows:
+        member = row.data.get("members", {}).get(rule)
+        if member is not None:
+            return dict(row._mapping) | {"data": row.data.get("common", {}) | member["state"]}
+    return None

@@ -6,11 +6,13 @@ import asyncio
 import uuid
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eventeye.core.rules import repository as rules_repository
 from eventeye.core.rules.engine import alert_id
 from eventeye.core.storage.engine import write_transaction
+from eventeye.core.storage.tables import rule_state
 from tests.core.rules.conftest import BuildEngine, process, process_and_crash, stored_alerts, stored_state
 from tests.core.rules.helpers import fact
 
@@ -191,3 +193,58 @@ class TestObserve:
             await rules.observe(conn, [person(1)])
         await process(rules, [person(2)])
         assert len(await stored_alerts(engine)) == 1
+
+
+class TestGroupedState:
+    """Rules that read the same events keep one state row per key, each rule's state its own."""
+
+    async def test_threshold_variants_share_one_row_and_fire_each_at_its_count(
+        self, engine: AsyncEngine, build: BuildEngine
+    ) -> None:
+        rules = build(PRESENCE, {**PRESENCE, "name": "activity.presence-long", "count": 5})
+        await process(rules, [person(i) for i in range(4)])
+        await process(build(PRESENCE, {**PRESENCE, "name": "activity.presence-long", "count": 5}), [person(4)])
+        assert [alert.rule for alert in await stored_alerts(engine)] == [
+            "activity.presence",
+            "activity.presence-long",
+        ]
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(rule_state)) == 1
+        short, long = [await stored_state(engine, name, "c1") for name in PRESENCE_NAMES]
+        assert (short or {})["data"]["length"] == 3  # at its count it stops counting
+        assert (long or {})["data"]["length"] == 5
+
+    async def test_a_changed_rule_starts_over_alone(self, engine: AsyncEngine, build: BuildEngine) -> None:
+        longer = {**PRESENCE, "name": "activity.presence-long", "count": 10}
+        await process(build(PRESENCE, longer), [person(i) for i in range(2)])
+        changed = {**longer, "count": 11}  # same events selected: same group, new fingerprint
+        await process(build(PRESENCE, changed), [person(2)])
+        short, long = [await stored_state(engine, name, "c1") for name in PRESENCE_NAMES]
+        assert (short or {})["data"]["length"] == 3
+        assert (long or {})["data"]["length"] == 1
+
+    async def test_a_rule_joining_the_group_leaves_the_others_state(
+        self, engine: AsyncEngine, build: BuildEngine
+    ) -> None:
+        await process(build(PRESENCE), [person(0), person(1)])
+        joined = build(PRESENCE, {**PRESENCE, "name": "activity.presence-long", "count": 10})
+        await process(joined, [person(2)])
+        assert [alert.rule for alert in await stored_alerts(engine)] == ["activity.presence"]
+        assert ((await stored_state(engine, "activity.presence-long", "c1")) or {})["data"]["length"] == 1
+
+    async def test_deleting_a_rule_drops_its_state_only(self, engine: AsyncEngine, build: BuildEngine) -> None:
+        longer = {**PRESENCE, "name": "activity.presence-long", "count": 10}
+        await process(build(PRESENCE, longer), [person(0), person(1)])
+        async with write_transaction(engine) as conn:
+            await rules_repository.delete_states(conn, rule="activity.presence-long")
+        assert await stored_state(engine, "activity.presence-long", "c1") is None
+        kept = await stored_state(engine, "activity.presence", "c1")
+        assert kept is not None
+        assert kept["data"]["length"] == 2
+        assert kept["version"] == 2
+        await process(build(PRESENCE, longer), [person(2)])  # comes back fresh, the other continues
+        assert ((await stored_state(engine, "activity.presence-long", "c1")) or {})["data"]["length"] == 1
+        assert ((await stored_state(engine, "activity.presence", "c1")) or {})["data"]["length"] == 3
+
+
+PRESENCE_NAMES = ("activity.presence", "activity.presence-long")

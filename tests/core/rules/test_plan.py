@@ -11,11 +11,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventeye.core.pipeline.envelope import Fact
 from eventeye.core.rules.base import CompiledRule
+from eventeye.core.rules.groups import RuleGroup, States
 from eventeye.core.rules.kinds import Rate
 from eventeye.core.rules.plan import Planner
 from eventeye.core.rules.schemas import Rule
@@ -147,3 +149,36 @@ def test_threshold_variants_sharing_a_window_fire_as_each_alone(
         assert [m.dump(s) for m, s in zip(machines, shared, strict=True)] == [
             m.dump(s) for m, s in zip(machines, alone, strict=True)
         ]
+
+
+@FAST
+@given(
+    counts=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    batches=st.lists(st.lists(st.tuples(st.integers(0, 3), st.booleans()), max_size=12), max_size=6),
+    restarts=st.sets(st.integers(0, 5)),
+)
+def test_a_group_stored_and_loaded_between_batches_fires_as_its_rules_alone(
+    counts: list[int], batches: list[list[tuple[int, bool]]], restarts: set[int]
+) -> None:
+    rules = [
+        CompiledRule(Rule.model_validate({"name": f"r{i}", "kind": "rate", "count": count, "window": 2, "buckets": 2}))
+        for i, count in enumerate(counts)
+    ]
+    group = RuleGroup(b"selector", rules)
+    alone = [rule.machine.new() for rule in rules]
+    states: States = {}
+    at = 0
+    for number, batch in enumerate(batches):
+        steps = Steps()
+        for position, (delta, matched) in enumerate(batch):
+            at += delta
+            steps.append((position, fact(float(at)), matched))
+        if number in restarts:  # through the row's JSON, as after a restart
+            states = group.load(orjson.loads(orjson.dumps(group.dump(states))))
+        states, fired = group.run(states, steps)
+        expected = [
+            (position, rule.name, fire.details)
+            for rule, state in zip(rules, alone, strict=True)
+            for position, fire in rule.machine.run(state, steps)
+        ]
+        assert sorted((p, rule.name, f.details) for p, rule, f in fired) == sorted(expected)

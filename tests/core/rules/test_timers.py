@@ -94,6 +94,21 @@ class TestAbsence:
         assert state is not None
         assert state["due_at"] is None
 
+    async def test_silences_of_a_group_fire_each_at_its_length(self, engine: AsyncEngine, build: BuildEngine) -> None:
+        rules = build(SILENT_CONSUMER, {**SILENT_CONSUMER, "name": "criticality.long-silence", "silence": 900})
+        await process(rules, [poll(0)])
+        await rules.check_timers(after(700))
+        assert [alert.rule for alert in await stored_alerts(engine)] == ["criticality.silent-consumer"]
+        state = await stored_state(engine, "criticality.long-silence", "reader")
+        assert state is not None
+        assert state["due_at"] == after(900)
+        await rules.check_timers(after(950))
+        assert sorted(alert.rule for alert in await stored_alerts(engine)) == [
+            "criticality.long-silence",
+            "criticality.silent-consumer",
+        ]
+        assert await rules.check_timers(after(5000)) == 0
+
     async def test_the_timer_task_fires_on_its_own(self, engine: AsyncEngine, build: BuildEngine) -> None:
         quick = {**SILENT_CONSUMER, "silence": 0.2}
         rules = build(quick, rules_timer_interval=0.05)

@@ -39,7 +39,8 @@ from eventeye.core.responses import dumps
 from eventeye.core.rules import repository as rules_repository
 from eventeye.core.rules.base import CompiledRule
 from eventeye.core.rules.catalog import Effective, RuleCatalog, RuleConfigError, describe, parse_configured
-from eventeye.core.rules.plan import Planner
+from eventeye.core.rules.groups import RuleGroup, States
+from eventeye.core.rules.plan import Planner, Selector
 from eventeye.core.rules.schemas import KafkaSink, LogSink, Rule
 from eventeye.core.rules.state import Entry, Pair, StateCache
 from eventeye.core.rules.steps import Fire, Step
@@ -111,6 +112,8 @@ class RulesEngine:
         self.cache = StateCache(settings.rules_state_cache_size)
         self.compiled: dict[str, CompiledRule] = {}
         self.planner = Planner(())
+        self.groups: dict[str, RuleGroup] = {}
+        self._group_of: dict[Selector, RuleGroup] = {}
         self._sinks: dict[str, tuple[tuple[str, str], ...]] = {}
         self._version: tuple[int, datetime | None] | None = None
         self._checked_at = float("-inf")
@@ -157,6 +160,12 @@ class RulesEngine:
             compiled[name] = old if old is not None and old.rule == effective.rule else CompiledRule(effective.rule)
         self.compiled = compiled
         self.planner = Planner(compiled.values())
+        self._group_of = {
+            selector: RuleGroup(selector.signature, selector.rules)
+            for selector in self.planner.selectors
+            if selector.stateful
+        }
+        self.groups = {group.name: group for group in self._group_of.values()}
         self._sinks = {name: _sinks(rule.rule) for name, rule in compiled.items()}
 
     # The store hook
@@ -190,16 +199,17 @@ class RulesEngine:
 
     # Evaluation
 
-    def _collect(self, facts: Sequence[Fact]) -> tuple[dict[Pair, tuple[CompiledRule, list[Step]]], list[Raised]]:
-        """The steps of each (rule, key) of stateful rules, and what stateless rules raise, in batch order."""
-        pairs: dict[Pair, tuple[CompiledRule, list[Step]]] = {}
+    def _collect(self, facts: Sequence[Fact]) -> tuple[dict[Pair, tuple[RuleGroup, list[Step]]], list[Raised]]:
+        """The steps of each (group, key) of stateful rules, and what stateless rules raise, in batch order."""
+        pairs: dict[Pair, tuple[RuleGroup, list[Step]]] = {}
         raised: list[Raised] = []
         for (selector, key), steps in self.planner.collect(facts).items():
+            group = self._group_of.get(selector)
+            if group is not None:
+                pairs[(group.name, key)] = (group, steps)
+                continue
             for rule in selector.rules:
-                if selector.stateful:
-                    pairs[(rule.name, key)] = (rule, steps)
-                else:
-                    raised += [(position, rule, key, fire) for position, fire in rule.machine.run(None, steps)]
+                raised += [(position, rule, key, fire) for position, fire in rule.machine.run(None, steps)]
         return pairs, raised
 
     async def _evaluate(self, conn: AsyncConnection, facts: Sequence[Fact], *, cached: bool) -> Outcome:
@@ -220,31 +230,30 @@ class RulesEngine:
         return outcome
 
     async def _load(
-        self, conn: AsyncConnection, groups: dict[Pair, tuple[CompiledRule, list[Step]]], *, cached: bool
+        self, conn: AsyncConnection, groups: dict[Pair, tuple[RuleGroup, list[Step]]], *, cached: bool
     ) -> dict[Pair, Entry]:
         if cached:
             # A pair not in memory is taken for new: if it is stored after all (a restart, an
             # eviction), its versioned write is refused and it is read and computed again.
-            return {pair: self.cache.get(pair) or _entry(rule, None) for pair, (rule, _) in groups.items()}
+            return {pair: self.cache.get(pair) or _entry(group, None) for pair, (group, _) in groups.items()}
         rows = await rules_repository.load_states(conn, pairs=list(groups), lock=True)
         found = {(row.rule, row.key): row for row in rows}
-        return {pair: _entry(rule, found.get(pair)) for pair, (rule, _) in groups.items()}
+        return {pair: _entry(group, found.get(pair)) for pair, (group, _) in groups.items()}
 
     async def _advance(
-        self, conn: AsyncConnection, groups: dict[Pair, tuple[CompiledRule, list[Step]]], before: dict[Pair, Entry]
+        self, conn: AsyncConnection, groups: dict[Pair, tuple[RuleGroup, list[Step]]], before: dict[Pair, Entry]
     ) -> tuple[dict[Pair, Entry], list[Raised]]:
         """Run each pair's steps and write the results; pairs written by others meanwhile are redone."""
         entries: dict[Pair, Entry] = {}
         fired: dict[Pair, list[Raised]] = {}
         todo = list(groups)
+        at = datetime.now(UTC)
         for _ in range(MAX_RETRIES):
             rows = []
-            for together in _sharing(todo, groups):
-                rules = [groups[pair][0] for pair in together]
-                ran = _run(rules, together[0][1], [before[pair] for pair in together], groups[together[0]][1])
-                for pair, rule, (entry, raised) in zip(together, rules, ran, strict=True):
-                    entries[pair], fired[pair] = entry, raised
-                    rows.append(_row(pair, entry, rule))
+            for pair in todo:
+                group, steps = groups[pair]
+                entries[pair], fired[pair] = _run(group, pair[1], before[pair], steps)
+                rows.append(_row(pair, entries[pair], group, at))
             written = await rules_repository.save_states(conn, rows=rows)
             todo = [pair for pair in todo if pair not in written]
             if not todo:
@@ -286,11 +295,10 @@ class RulesEngine:
                 return 0
             entries, fires, stale = self._due(rows, now)
             await rules_repository.clear_due(conn, pairs=stale, at=now)
-            rule_of = {pair: self.compiled[pair[0]] for pair in entries}
             written = await rules_repository.save_states(
-                conn, rows=[_row(pair, entry, rule_of[pair]) for pair, entry in entries.items()]
+                conn, rows=[_row(pair, entry, self.groups[pair[0]], now) for pair, entry in entries.items()]
             )
-            drafts = [self._draft(rule_of[pair], pair[1], fire, now) for pair, fire in fires if pair in written]
+            drafts = [self._draft(rule, pair[1], fire, now) for pair, rule, fire in fires if pair in written]
             alerts = await self.alerts.record(conn, drafts)
         self.cache.forget(stale)
         self.cache.merge({pair: entry for pair, entry in entries.items() if pair in written})
@@ -299,21 +307,19 @@ class RulesEngine:
 
     def _due(
         self, rows: list[rules_repository.StateRow], now: datetime
-    ) -> tuple[dict[Pair, Entry], list[tuple[Pair, Fire]], list[Pair]]:
+    ) -> tuple[dict[Pair, Entry], list[tuple[Pair, CompiledRule, Fire]], list[Pair]]:
         entries: dict[Pair, Entry] = {}
-        fires: list[tuple[Pair, Fire]] = []
+        fires: list[tuple[Pair, CompiledRule, Fire]] = []
         stale: list[Pair] = []
         for row in rows:
             pair = (row.rule, row.key)
-            rule = self.compiled.get(row.rule)
-            if rule is None or rule.fingerprint != row.fingerprint:
-                stale.append(pair)  # the rule is gone, disabled or changed: its timer with it
+            group = self.groups.get(row.rule)
+            if group is None or group.fingerprint != row.fingerprint:
+                stale.append(pair)  # the rules are gone, disabled or changed: their timers with them
                 continue
-            state = rule.machine.load(row.data)
-            fire = rule.machine.check(state, now)
-            entries[pair] = Entry(row.fingerprint, row.version + 1, state, rule.machine.due(state))
-            if fire is not None:
-                fires.append((pair, fire))
+            states = group.load(row.data)
+            fires += [(pair, rule, fire) for rule, fire in group.check(states, now)]
+            entries[pair] = Entry(row.fingerprint, row.version + 1, states, group.due(states))
         return entries, fires, stale
 
     async def run_timers(self) -> None:
@@ -327,50 +333,28 @@ class RulesEngine:
         return [TaskSpec("rules-timers", self.run_timers)] if "worker" in roles else []
 
 
-def _entry(rule: CompiledRule, row: rules_repository.StateRow | None) -> Entry:
+def _entry(group: RuleGroup, row: rules_repository.StateRow | None) -> Entry:
     if row is None:
-        return Entry(rule.fingerprint, 0, rule.machine.new(), None)
-    if row.fingerprint != rule.fingerprint:
-        return Entry(row.fingerprint, row.version, rule.machine.new(), row.due_at)
-    return Entry(row.fingerprint, row.version, rule.machine.load(row.data), row.due_at)
+        return Entry(group.fingerprint, 0, {}, None)
+    if row.fingerprint != group.fingerprint:
+        return Entry(row.fingerprint, row.version, {}, row.due_at)
+    return Entry(row.fingerprint, row.version, group.load(row.data), row.due_at)
 
 
-def _sharing(pairs: list[Pair], groups: dict[Pair, tuple[CompiledRule, list[Step]]]) -> list[list[Pair]]:
-    """The pairs in groups that can run together: the same steps (selector and key), machines that share."""
-    together: dict[tuple[int, Any], list[Pair]] = {}
-    for pair in pairs:
-        rule, steps = groups[pair]
-        shares = rule.machine.shares
-        together.setdefault((id(steps), shares if shares is not None else pair), []).append(pair)
-    return list(together.values())
+def _run(group: RuleGroup, key: str, before: Entry, steps: list[Step]) -> tuple[Entry, list[Raised]]:
+    states: States = before.state if before.fingerprint == group.fingerprint else {}
+    after, fired = group.run(states, steps)
+    entry = Entry(group.fingerprint, before.version + 1, after, group.due(after))
+    return entry, [(position, rule, key, fire) for position, rule, fire in fired]
 
 
-def _run(
-    rules: list[CompiledRule], key: str, before: list[Entry], steps: list[Step]
-) -> list[tuple[Entry, list[Raised]]]:
-    """Run one key's steps through the machines of ``rules`` (which share them) from their states."""
-    machines = [rule.machine for rule in rules]
-    states = [
-        machine.copy(entry.state) if entry.fingerprint == rule.fingerprint else machine.new()
-        for rule, machine, entry in zip(rules, machines, before, strict=True)
-    ]
-    fires = machines[0].run_shared(machines, states, steps) if len(rules) > 1 else [machines[0].run(states[0], steps)]
-    return [
-        (
-            Entry(rule.fingerprint, entry.version + 1, state, rule.machine.due(state)),
-            [(position, rule, key, fire) for position, fire in fired],
-        )
-        for rule, entry, state, fired in zip(rules, before, states, fires, strict=True)
-    ]
-
-
-def _row(pair: Pair, entry: Entry, rule: CompiledRule) -> dict[str, Any]:
+def _row(pair: Pair, entry: Entry, group: RuleGroup, at: datetime) -> dict[str, Any]:
     return {
         "rule": pair[0],
         "key": pair[1],
         "fingerprint": entry.fingerprint,
         "version": entry.version,
-        "data": rule.machine.dump(entry.state),
+        "data": group.dump(entry.state),
         "due_at": entry.due_at,
-        "updated_at": datetime.now(UTC),
+        "updated_at": at,
     }

@@ -34,9 +34,22 @@ Groups = dict[tuple["Selector", str], Steps]
 class Selector:
     """The rules that select events alike, and how they do it."""
 
-    __slots__ = ("module", "types", "scope", "when", "key", "key_of", "keeps_misses", "stateful", "rules", "index")
+    __slots__ = (
+        "signature",
+        "module",
+        "types",
+        "scope",
+        "when",
+        "key",
+        "key_of",
+        "keeps_misses",
+        "stateful",
+        "rules",
+        "index",
+    )
 
     def __init__(self, rule: CompiledRule) -> None:
+        self.signature = _signature(rule)
         self.module = rule.rule.module
         self.types = rule.types
         self.scope = tuple((condition.field, column_test(condition)) for condition in rule.rule.scope)
@@ -120,7 +133,10 @@ class Planner:
     def __init__(self, rules: Iterable[CompiledRule]) -> None:
         selectors: dict[bytes, Selector] = {}
         for rule in rules:
-            selectors.setdefault(_signature(rule), Selector(rule)).rules.append(rule)
+            signature = _signature(rule)
+            if signature not in selectors:
+                selectors[signature] = Selector(rule)
+            selectors[signature].rules.append(rule)
         self.selectors = list(selectors.values())
         self._plans: dict[tuple[str, str], Plan] = {}
 

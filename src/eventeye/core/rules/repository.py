@@ -1,4 +1,4 @@
-"""All SQL of rules: saved definitions and per-(rule, key) state."""
+"""All SQL of rules: saved definitions and the state of each (group of rules, key)."""
 
 from __future__ import annotations
 
@@ -168,7 +168,19 @@ async def due_states(conn: AsyncConnection, *, now: datetime, limit: int) -> lis
 
 
 async def delete_states(conn: AsyncConnection, *, rule: str) -> None:
-    await conn.execute(delete(rule_state).where(rule_state.c.rule == rule))
+    """Drop ``rule``'s state from every row that holds it (rows hold a group of rules' states)."""
+    if conn.dialect.name == "postgresql":
+        statement = text(
+            "UPDATE rule_state SET data = data #- ARRAY['members', :rule], version = version + 1 "
+            "WHERE data -> 'members' ? :rule"
+        )
+    else:
+        statement = text(
+            "UPDATE rule_state SET data = json_remove(data, :path), version = version + 1 "
+            "WHERE json_type(data, :path) IS NOT NULL"
+        )
+    path = '$.members."' + rule + '"'  # rule names hold no quote (see ``schemas.RuleName``)
+    await conn.execute(statement, {"rule": rule, "path": path})
 
 
 async def clear_due(conn: AsyncConnection, *, pairs: Collection[Pair], at: datetime) -> None:

@@ -78,5 +78,5 @@ async def delete(conn: AsyncConnection, engine: RulesEngine, *, name: str) -> No
         )
     if found.origin == "api":
         await rules_repository.delete_states(conn, rule=name)
-        engine.cache.forget_rule(name)
+        engine.cache.clear()
     await engine.refresh(conn, force=True)

@@ -1,4 +1,4 @@
-"""Rule state in memory: one entry per (rule, key), written through to ``rule_state``.
+"""Rule state in memory: one entry per (group of rules, key), written through to ``rule_state``.
 
 Every stored state has a version, bumped by each write; a write succeeds
 only over the version it was computed from. The cache may therefore be
@@ -51,10 +51,6 @@ class StateCache:
     def forget(self, pairs: Iterable[Pair]) -> None:
         for pair in pairs:
             self._entries.pop(pair, None)
-
-    def forget_rule(self, rule: str) -> None:
-        for pair in [pair for pair in self._entries if pair[0] == rule]:
-            del self._entries[pair]
 
     def clear(self) -> None:
         self._entries.clear()

@@ -51,6 +51,9 @@ def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Async
         # burst (a connection costs far more than waiting for one).
         pool_size=pool_size,
         max_overflow=0,
+        # The most recently used connection first: its server process and prepared statements
+        # are warm, and connections a burst opened stay idle instead of taking turns.
+        pool_use_lifo=True,
         # No ping per checkout (a round trip on every transaction): a connection
         # found dead invalidates the pool, and that request answers 503.
         pool_pre_ping=False,
