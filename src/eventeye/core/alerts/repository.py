@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -71,11 +72,38 @@ async def insert_alerts(conn: AsyncConnection, *, items: Sequence[Alert]) -> set
     return await insert_many_ignore_returning(conn, alerts, rows)
 
 
-async def notify(conn: AsyncConnection, *, payloads: Sequence[str]) -> None:
-    """PostgreSQL: tell every listener, when (and only if) the transaction commits."""
-    if payloads:
-        statement = text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p")
-        await conn.execute(statement, {"channel": NOTIFY_CHANNEL, "payloads": list(payloads)})
+async def insert_and_notify(conn: AsyncConnection, *, items: Sequence[Alert], notices: Sequence[str]) -> set[uuid.UUID]:
+    """PostgreSQL: insert alerts as ``insert_alerts`` and, for each new one, send its notice: one round trip.
+
+    Listeners hear the notices, in the order given, when (and only if) the transaction commits.
+    """
+    columns: dict[str, Any] = {name: [getattr(alert, name) for alert in items] for name in _ALERT_FIELDS}
+    columns["event_ids"] = [orjson.dumps(ids).decode() for ids in columns["event_ids"]]
+    columns["payload"] = [orjson.dumps(payload).decode() for payload in columns["payload"]]
+    result = await conn.execute(_INSERT_AND_NOTIFY, {**columns, "notice": list(notices), "channel": NOTIFY_CHANNEL})
+    return {row[0] for row in result}
+
+
+_INSERT_AND_NOTIFY = text(
+    """
+    WITH given AS (
+        SELECT * FROM unnest(
+            CAST(:id AS uuid[]), CAST(:rule AS text[]), CAST(:kind AS text[]), CAST(:module AS text[]),
+            CAST(:key AS text[]), CAST(:severity AS text[]), CAST(:event_ids AS jsonb[]), CAST(:payload AS jsonb[]),
+            CAST(:created_at AS timestamptz[]), CAST(:notice AS text[])
+        ) WITH ORDINALITY AS given(id, rule, kind, module, key, severity, event_ids, payload, created_at, notice, place)
+    ), inserted AS (
+        INSERT INTO alerts (id, rule, kind, module, key, severity, event_ids, payload, created_at)
+        SELECT id, rule, kind, module, key, severity, event_ids, payload, created_at FROM given
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    )
+    -- OFFSET 0 keeps the subquery whole: its rows are sorted before the notices are sent.
+    SELECT id, pg_notify(:channel, notice) FROM (
+        SELECT given.id, given.notice FROM given JOIN inserted ON inserted.id = given.id ORDER BY given.place OFFSET 0
+    ) AS fresh
+    """
+)
 
 
 @dataclass(frozen=True, slots=True)

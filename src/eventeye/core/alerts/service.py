@@ -82,12 +82,15 @@ class Alerts:
         """Store alerts and their deliveries in ``conn``'s transaction; returns the ones not stored before."""
         if not items:
             return []
-        inserted = await alerts_repository.insert_alerts(conn, items=[item.alert for item in items])
+        stored = [item.alert for item in items]
+        if self.postgres:
+            notices = [notification(alert) for alert in stored]
+            inserted = await alerts_repository.insert_and_notify(conn, items=stored, notices=notices)
+        else:
+            inserted = await alerts_repository.insert_alerts(conn, items=stored)
         fresh = [item for item in items if item.alert.id in inserted]
         rows = [_delivery_row(item.alert, channel, target) for item in fresh for channel, target in item.sinks]
         await alerts_repository.insert_deliveries(conn, rows=rows)
-        if self.postgres:
-            await alerts_repository.notify(conn, payloads=[notification(item.alert) for item in fresh])
         for item in fresh:
             RAISED.labels(item.alert.module, item.alert.kind).inc()
         return [item.alert for item in fresh]

@@ -213,6 +213,8 @@ class Rate(_Base):
         lead = max(states, key=lambda state: len(state.ids))  # the others' latest events are its tail
         ids = deque(lead.ids, maxlen=keep)
         fired: list[list[tuple[int, Fire]]] = [[] for _ in rates]
+        lowest = min(rate.count for rate in rates)
+        settled = all(state.armed for state in states)  # then only a count past the lowest threshold matters
         start = 0
         while start < len(times):
             bucket = (times[start] - EPOCH) // width
@@ -223,13 +225,15 @@ class Rate(_Base):
                 start = end
                 continue
             total = lead.total
-            for index, (rate, state) in enumerate(zip(rates, states, strict=True)):
-                if total <= rate.count:
-                    state.armed = True
-                if state.armed and total + (end - start) > rate.count:
-                    at = start + max(0, rate.count - total)  # the event that takes the count over ``count``
-                    fired[index].append((line.positions[at], rate._fire(total, ids, line, start, at)))
-                    state.armed = False
+            if not settled or total + (end - start) > lowest:
+                for index, (rate, state) in enumerate(zip(rates, states, strict=True)):
+                    if total <= rate.count:
+                        state.armed = True
+                    if state.armed and total + (end - start) > rate.count:
+                        at = start + max(0, rate.count - total)  # the event that takes the count over ``count``
+                        fired[index].append((line.positions[at], rate._fire(total, ids, line, start, at)))
+                        state.armed = False
+                settled = all(state.armed for state in states)
             lead.counts[bucket % buckets] += end - start
             lead.total += end - start
             ids.extend(map(_event_id, line.facts[max(start, end - keep) : end]))
