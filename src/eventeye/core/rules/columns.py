@@ -30,7 +30,8 @@ from eventeye.core.rules.base import (
 from eventeye.core.rules.schemas import Condition, Equals, Regex
 
 Column = list[Any]
-ColumnTest = Callable[[Column], list[bool]]
+ColumnTest = Callable[["Columns", str], list[bool]]
+"""A condition over the values of a path: (columns, path) -> whether each holds."""
 
 _attributes = attrgetter("attributes")
 _get: Any = dict.get  # mapped over columns: the C method, not one call of a Python function per value
@@ -39,12 +40,21 @@ _get: Any = dict.get  # mapped over columns: the C method, not one call of a Pyt
 class Columns:
     """The values of field paths over some facts, each path read once."""
 
-    __slots__ = ("facts", "_read", "_attributes")
+    __slots__ = ("facts", "_read", "_attributes", "_longest_text")
 
     def __init__(self, facts: Sequence[Fact]) -> None:
         self.facts = facts
         self._read: dict[str, Column] = {}
         self._attributes: Column | None = None
+        self._longest_text: dict[str, int | None] = {}
+
+    def longest_text(self, path: str) -> int | None:
+        """The length of the longest value of ``path`` when every value is text, else None."""
+        if path not in self._longest_text:
+            column = self.get(path)
+            every_text = set(map(type, column)) <= {str}
+            self._longest_text[path] = max(map(len, column), default=0) if every_text else None
+        return self._longest_text[path]
 
     def __len__(self) -> int:
         return len(self.facts)
@@ -75,28 +85,29 @@ def column_test(condition: Condition) -> ColumnTest:
     test = _positive(condition)
     if not condition.negate:
         return test
-    return lambda column: [not held for held in test(column)]
+    return lambda columns, path: [not held for held in test(columns, path)]
 
 
 def _positive(condition: Condition) -> ColumnTest:
     one = value_test(condition)
 
-    def slow(column: Column) -> list[bool]:
-        return list(map(one, column))
+    def slow(columns: Columns, path: str) -> list[bool]:
+        return list(map(one, columns.get(path)))
 
     if isinstance(condition, Regex):
         search = compiled(condition).search
 
-        def regex(column: Column) -> list[bool]:
-            if set(map(type, column)) <= {str} and max(map(len, column), default=0) <= MAX_REGEX_INPUT:
-                return list(map(bool, map(search, column)))
-            return slow(column)
+        def regex(columns: Columns, path: str) -> list[bool]:
+            longest = columns.longest_text(path)
+            if longest is not None and longest <= MAX_REGEX_INPUT:
+                return list(map(bool, map(search, columns.get(path))))
+            return slow(columns, path)
 
         return regex
     if isinstance(condition, Equals) and type(condition.value) is str and not condition.case_insensitive:
         # Text equals only text: any other value (numbers, MISSING) compares unequal, as in ``normal``.
         value = condition.value
-        return lambda column: list(map(eq, column, repeat(value)))
+        return lambda columns, path: list(map(eq, columns.get(path), repeat(value)))
     return slow
 
 
@@ -104,7 +115,7 @@ def holding(tests: Sequence[tuple[str, ColumnTest]], columns: Columns) -> list[b
     """Whether each fact satisfies all ``tests``; None when there are none (all hold)."""
     result: list[bool] | None = None
     for path, test in tests:
-        held = test(columns.get(path))
+        held = test(columns, path)
         result = held if result is None else list(map(and_, result, held))
     return result
 
@@ -116,6 +127,7 @@ def keys(paths: Sequence[str], key_of: Callable[[Fact], str | None], columns: Co
     if len(paths) > 1:
         return list(map(key_of, columns.facts))
     values = columns.get(paths[0])
-    if set(map(type, values)) <= {str} and max(map(len, values), default=0) <= MAX_KEY_LENGTH:
+    longest = columns.longest_text(paths[0])
+    if longest is not None and longest <= MAX_KEY_LENGTH:
         return values  # text that fits: the key is the value
     return [value if type(value) is str and len(value) <= MAX_KEY_LENGTH else single_key(value) for value in values]

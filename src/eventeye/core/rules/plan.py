@@ -173,8 +173,12 @@ _position = itemgetter(0)
 def _by_kind(facts: Sequence[Fact]) -> list[tuple[tuple[str, str], list[int]]]:
     """The positions of the facts of each (module, type), in order."""
     kinds = list(map(_kind, facts))
-    if not kinds or kinds.count(kinds[0]) == len(kinds):
-        return [(kinds[0], list(range(len(kinds))))] if kinds else []
+    distinct = set(kinds)
+    if len(distinct) == 1:
+        return [(kinds[0], list(range(len(kinds))))]
+    if len(distinct) <= FEW_KEYS:  # a few types: select each one's positions in C
+        every = range(len(kinds))
+        return [(kind, list(compress(every, map(eq, kinds, repeat(kind))))) for kind in distinct]
     order = sorted(range(len(kinds)), key=kinds.__getitem__)
     return [(kind, list(found)) for kind, found in groupby(order, key=kinds.__getitem__)]
 
