@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(
         default=20, ge=1, description="PostgreSQL connections per process (requests beyond it wait for one)"
     )
+    database_driver_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="PostgreSQL connections per process for single-statement requests run on the driver directly",
+    )
     secret_key: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

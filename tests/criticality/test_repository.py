@@ -3,41 +3,58 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eventeye.core.storage.driver import DriverPool
 from eventeye.core.storage.engine import write_transaction
 from eventeye.criticality import repository as criticality_repository
 from eventeye.criticality import service as criticality_service
 from eventeye.criticality.repository import State
+from eventeye.criticality.schemas import StatusChange
 
 T0 = datetime(2022, 3, 1, 12, 0, tzinfo=UTC)
 
 
-async def publish(engine: AsyncEngine, status: int, change_at: datetime) -> int:
-    async with write_transaction(engine) as conn:
-        return await criticality_repository.create_change(
-            conn, app_name="producer", current_status=status, change_at=change_at, received_at=datetime.now(UTC)
-        )
+@pytest.fixture(params=["sqlalchemy", "driver"])
+async def driver(request: pytest.FixtureRequest, database_url: str, backend: str) -> AsyncIterator[DriverPool | None]:
+    """How single statements run: through SQLAlchemy, or on the PostgreSQL driver directly."""
+    if request.param == "sqlalchemy":
+        yield None
+        return
+    if backend != "postgresql":
+        pytest.skip("statements run on the driver on PostgreSQL only")
+    pool = DriverPool(database_url, size=4)
+    yield pool
+    await pool.close()
 
 
-async def poll(engine: AsyncEngine, app_name: str) -> State | None:
-    return await criticality_service.poll(engine, app_name=app_name, at=datetime.now(UTC), known=set())
+async def publish(engine: AsyncEngine, driver: DriverPool | None, status: int, change_at: datetime) -> int:
+    change = StatusChange.model_validate({"current_status": status, "Change_at": change_at})
+    return await criticality_service.publish(engine, driver, app_name="producer", change=change, at=datetime.now(UTC))
 
 
-async def test_racing_transactions_claim_a_state_once(engine: AsyncEngine) -> None:
+async def poll(engine: AsyncEngine, driver: DriverPool | None, app_name: str) -> State | None:
+    return await criticality_service.poll(engine, driver, app_name=app_name, at=datetime.now(UTC), known=set())
+
+
+async def test_racing_transactions_claim_a_state_once(engine: AsyncEngine, driver: DriverPool | None) -> None:
     for round_number in range(3):
-        processed_id = await publish(engine, 1 + round_number, T0 + timedelta(minutes=round_number))
-        claims = await asyncio.gather(*(poll(engine, "racer") for _ in range(15)))
+        processed_id = await publish(engine, driver, 1 + round_number, T0 + timedelta(minutes=round_number))
+        claims = await asyncio.gather(*(poll(engine, driver, "racer") for _ in range(15)))
         assert [claim.id for claim in claims if claim] == [processed_id]
 
 
-async def test_a_claim_never_moves_back_to_an_older_state(engine: AsyncEngine) -> None:
-    newer = await publish(engine, 4, T0 + timedelta(hours=1))
-    assert (await poll(engine, "consumer")) == State(id=newer, current_status=4, change_at=T0 + timedelta(hours=1))
-    await publish(engine, 2, T0)
-    assert await poll(engine, "consumer") is None
+async def test_a_claim_never_moves_back_to_an_older_state(engine: AsyncEngine, driver: DriverPool | None) -> None:
+    newer = await publish(engine, driver, 4, T0 + timedelta(hours=1))
+    assert (await poll(engine, driver, "consumer")) == State(
+        id=newer, current_status=4, change_at=T0 + timedelta(hours=1)
+    )
+    await publish(engine, driver, 2, T0)
+    assert await poll(engine, driver, "consumer") is None
     async with engine.connect() as conn:
         consumer = await criticality_repository.get_consumer(conn, app_name="consumer")
     assert consumer is not None
@@ -45,8 +62,8 @@ async def test_a_claim_never_moves_back_to_an_older_state(engine: AsyncEngine) -
     assert consumer.notified.id == newer
 
 
-async def test_before_any_state_a_poll_tells_nothing(engine: AsyncEngine) -> None:
-    assert await poll(engine, "early") is None
+async def test_before_any_state_a_poll_tells_nothing(engine: AsyncEngine, driver: DriverPool | None) -> None:
+    assert await poll(engine, driver, "early") is None
     async with engine.connect() as conn:
         consumer = await criticality_repository.get_consumer(conn, app_name="early")
     assert consumer is not None

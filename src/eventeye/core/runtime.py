@@ -14,6 +14,7 @@ from eventeye.core.auth.service import ApiKeyResolver
 from eventeye.core.auth.tokens import TokenIssuer
 from eventeye.core.pipeline.service import Pipeline
 from eventeye.core.rules.engine import RulesEngine
+from eventeye.core.storage.driver import DriverPool
 from eventeye.core.storage.engine import create_engine
 
 
@@ -31,11 +32,15 @@ class Runtime:
     alerts: Alerts
     rules: RulesEngine
     """The rules engine: ``rules.observe(conn, facts)`` evaluates facts from outside the inbox."""
+    driver: DriverPool | None = None
+    """PostgreSQL only: a pool for single statements run on the driver itself (see ``storage.driver``)."""
     extensions: dict[str, Any] = field(default_factory=dict)
     """Per-module state, keyed by module name."""
 
     async def close(self) -> None:
         await self.api_keys.drain()
+        if self.driver is not None:
+            await self.driver.close()
         await self.engine.dispose()
 
 
@@ -63,4 +68,7 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         pipeline=pipeline,
         alerts=alerts,
         rules=rules,
+        driver=DriverPool(settings.resolved_database_url, size=settings.database_driver_pool_size)
+        if engine.dialect.name == "postgresql"
+        else None,
     )

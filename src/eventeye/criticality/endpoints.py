@@ -9,7 +9,6 @@ from pydantic import ValidationError
 
 from eventeye.core.auth.dependencies import ReadAccess, ReadConn, RuntimeDep
 from eventeye.core.responses import OrjsonResponse
-from eventeye.core.storage.engine import single_statement
 from eventeye.criticality import metrics
 from eventeye.criticality import service as criticality_service
 from eventeye.criticality.auth import SecappCaller
@@ -73,10 +72,9 @@ async def publish(
 ) -> Processed:
     """Publish a criticality change; the latest state is the one with the latest ``Change_at``."""
     # One INSERT ... RETURNING, committed on its own before the answer: no BEGIN/COMMIT round trips.
-    async with single_statement(runtime.engine) as conn:
-        processed_id = await criticality_service.publish(
-            conn, app_name=app_name, change=change, at=criticality_service.now()
-        )
+    processed_id = await criticality_service.publish(
+        runtime.engine, runtime.driver, app_name=app_name, change=change, at=criticality_service.now()
+    )
     metrics.UPDATES.labels(metrics.app_label(app_name)).inc()
     return Processed(processed_id=processed_id)
 
@@ -87,7 +85,7 @@ async def poll(app_name: SecappCaller, runtime: RuntimeDep) -> Response:
     at = criticality_service.now()
     poll_log(runtime).add([(app_name, at)])
     known = known_consumers(runtime)
-    state = await criticality_service.poll(runtime.engine, app_name=app_name, at=at, known=known)
+    state = await criticality_service.poll(runtime.engine, runtime.driver, app_name=app_name, at=at, known=known)
     metrics.POLLS.labels(metrics.app_label(app_name), "state" if state else "empty").inc()
     if state is None:
         return OrjsonResponse({}, headers=NO_STORE)

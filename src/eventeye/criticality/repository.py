@@ -10,6 +10,7 @@ from sqlalchemy import String, bindparam, case, insert, or_, select, tuple_, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from eventeye.core.storage.driver import DriverPool, DriverStatement
 from eventeye.core.storage.types import UTCDateTime
 from eventeye.criticality.tables import changes, consumers
 
@@ -48,6 +49,7 @@ _APP = bindparam("p_app_name", type_=String())
 _AT = bindparam("p_at", type_=UTCDateTime())
 
 _INSERT_CHANGE = insert(changes).returning(changes.c.id)
+_CHANGE_FIELDS = ("app_name", "current_status", "change_at", "received_at")
 
 _LATEST = (
     select(changes.c.id, changes.c.current_status, changes.c.change_at)
@@ -73,19 +75,24 @@ _CLAIM = (
     )
     .returning(consumers.c.notified_id, consumers.c.notified_status, consumers.c.notified_change_at)
 )
+_CLAIM_ON_DRIVER = DriverStatement(_CLAIM)
 
 
-async def create_change(
-    conn: AsyncConnection, *, app_name: str, current_status: int, change_at: datetime, received_at: datetime
-) -> int:
-    """Store a change; returns its id (from the database's identity, so unique across processes)."""
-    values = {
-        "app_name": app_name,
-        "current_status": current_status,
-        "change_at": change_at,
-        "received_at": received_at,
-    }
+async def create_change(conn: AsyncConnection | DriverPool, *, values: dict[str, Any]) -> int:
+    """Store a change (``app_name``, ``current_status``, ``change_at``, ``received_at``); returns its id.
+
+    The id comes from the database's identity, so it is unique across processes.
+    """
+    if isinstance(conn, DriverPool):
+        row = await conn.fetchrow(_INSERT_CHANGE_ON_DRIVER, values)
+        assert row is not None  # INSERT ... RETURNING gives its row
+        return int(row[0])
     return int((await conn.execute(_INSERT_CHANGE, values)).scalar_one())
+
+
+_INSERT_CHANGE_ON_DRIVER = DriverStatement(
+    insert(changes).values({name: bindparam(name) for name in _CHANGE_FIELDS}).returning(changes.c.id)
+)
 
 
 async def get_latest(conn: AsyncConnection) -> State | None:
@@ -141,7 +148,7 @@ async def record_polls(conn: AsyncConnection, polls: list[Polls]) -> None:
     await conn.execute(statement, rows)
 
 
-async def claim_latest(conn: AsyncConnection, *, app_name: str, at: datetime) -> State | None:
+async def claim_latest(conn: AsyncConnection | DriverPool, *, app_name: str, at: datetime) -> State | None:
     """Mark the latest state as given to ``app_name`` if it is newer than what it was given.
 
     One conditional UPDATE: the row it changes (at most one) decides that this
@@ -149,10 +156,14 @@ async def claim_latest(conn: AsyncConnection, *, app_name: str, at: datetime) ->
     changes nothing. Comparing (change_at, id) means an older state never
     replaces a newer one, whatever order concurrent statements run in.
     """
-    row = (await conn.execute(_CLAIM, {"p_app_name": app_name, "p_at": at})).first()
+    values = {"p_app_name": app_name, "p_at": at}
+    if isinstance(conn, DriverPool):
+        row: Any = await conn.fetchrow(_CLAIM_ON_DRIVER, values)
+    else:
+        row = (await conn.execute(_CLAIM, values)).first()
     if row is None:
         return None
-    return State(id=row.notified_id, current_status=row.notified_status, change_at=row.notified_change_at)
+    return State(id=row[0], current_status=row[1], change_at=row[2])
 
 
 async def list_changes(conn: AsyncConnection, *, before: int | None, producer: str | None, limit: int) -> list[Change]:

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye.config import Settings
+from eventeye.core.storage.driver import DriverPool
 from eventeye.core.storage.engine import single_statement
 from eventeye.criticality import repository as criticality_repository
 from eventeye.criticality.repository import Change, Consumer, Polls, State
@@ -37,14 +38,25 @@ def check_status(change: StatusChange, settings: Settings) -> None:
         )
 
 
-async def publish(conn: AsyncConnection, *, app_name: str, change: StatusChange, at: datetime) -> int:
-    """Record a change posted by ``app_name``; returns its processed_id."""
-    return await criticality_repository.create_change(
-        conn, app_name=app_name, current_status=change.current_status, change_at=change.change_at, received_at=at
-    )
+async def publish(
+    engine: AsyncEngine, driver: DriverPool | None, *, app_name: str, change: StatusChange, at: datetime
+) -> int:
+    """Record a change posted by ``app_name`` in one autocommitted statement; returns its processed_id."""
+    values = {
+        "app_name": app_name,
+        "current_status": change.current_status,
+        "change_at": change.change_at,
+        "received_at": at,
+    }
+    if driver is not None:
+        return await criticality_repository.create_change(driver, values=values)
+    async with single_statement(engine) as conn:
+        return await criticality_repository.create_change(conn, values=values)
 
 
-async def poll(engine: AsyncEngine, *, app_name: str, at: datetime, known: set[str]) -> State | None:
+async def poll(
+    engine: AsyncEngine, driver: DriverPool | None, *, app_name: str, at: datetime, known: set[str]
+) -> State | None:
     """The latest state if ``app_name`` has not been given it yet (it now is), else None.
 
     One conditional UPDATE, a transaction of its own, claims the latest state
@@ -59,6 +71,8 @@ async def poll(engine: AsyncEngine, *, app_name: str, at: datetime, known: set[s
         if len(known) >= MAX_KNOWN:
             known.clear()
         known.add(app_name)
+    if driver is not None:  # PostgreSQL: the claim runs on the driver directly
+        return await criticality_repository.claim_latest(driver, app_name=app_name, at=at)
     async with single_statement(engine) as conn:
         return await criticality_repository.claim_latest(conn, app_name=app_name, at=at)
 

@@ -1,0 +1,108 @@
+"""Single statements run on the PostgreSQL driver itself, for the busiest requests.
+
+Checking a connection out of SQLAlchemy's pool and running a statement
+through it cost about 0.3 ms of CPU per statement here, more than the
+statement (measured: 512 µs per criticality claim through SQLAlchemy, 225 µs
+through a pool of asyncpg's own). Routes that answer with one autocommitted
+statement, at thousands of requests a second, use this instead::
+
+    CLAIM = DriverStatement(update(consumers).where(...).returning(...))
+    row = await driver.fetchrow(CLAIM, {"app_name": name})
+
+Statements stay SQLAlchemy Core, compiled once for asyncpg; values go to the
+driver as they are (aware datetimes, text, numbers). Connections here are
+never inside a transaction nor changed by a statement, so they go back to
+the pool without a reset (asyncpg's default reset is one more round trip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.engine import make_url
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from eventeye.errors import Unavailable
+
+logger = logging.getLogger("eventeye.errors")
+
+# The database is down, restarting, or full: answered as the engine's own connection failures are.
+UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection the server ended while it was idle
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+
+
+class DriverStatement:
+    """A Core statement compiled once for asyncpg: its SQL and the order of its parameters."""
+
+    __slots__ = ("sql", "names", "defaults")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        self.names = tuple(compiled.positiontup or ())
+        self.defaults = {name: value for name, value in compiled.params.items() if value is not None}
+
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        return [values[name] if name in values else self.defaults[name] for name in self.names]
+
+
+async def _no_reset(connection: asyncpg.Connection) -> None:
+    """Nothing to undo: these connections only ever run autocommitted statements."""
+
+
+class DriverPool:
+    """A small asyncpg pool for ``DriverStatement``s, opened on first use."""
+
+    def __init__(self, database_url: str, *, size: int) -> None:
+        self.dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.size = size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def fetchrow(self, statement: DriverStatement, values: dict[str, Any]) -> asyncpg.Record | None:
+        """Run ``statement`` as a transaction of its own; its first row, if any.
+
+        ``Unavailable`` (503) when the database cannot be reached or takes no more connections.
+        """
+        try:
+            pool = self._pool or await self._open()
+            async with pool.acquire() as connection:
+                try:
+                    return await connection.fetchrow(statement.sql, *statement.arguments(values))
+                except UNREACHABLE:
+                    connection.terminate()  # lost or in an unknown state: the pool opens another in its place
+                    raise
+        except UNREACHABLE as exc:
+            logger.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            raise Unavailable("the database is unavailable; retry shortly", headers={"Retry-After": "1"}) from exc
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.size,
+                    reset=_no_reset,
+                    server_settings={"application_name": "eventeye"},
+                )
+            return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
