@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from typing import Any
 
+from asyncpg.pgproto.pgproto import UUID as DriverUUID  # type: ignore[import-untyped]
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -248,3 +250,17 @@ class TestGroupedState:
 
 
 PRESENCE_NAMES = ("activity.presence", "activity.presence-long")
+
+
+class TestDriverIds:
+    async def test_event_ids_as_the_database_driver_returns_them(self, engine: AsyncEngine, build: BuildEngine) -> None:
+        """Facts of a processed batch carry asyncpg's UUID type: states and alerts store them as text."""
+        burst = {"name": "web.burst", "kind": "rate", "module": "web", "key": ["app"], "count": 2, "window": 60}
+        rules = build(burst, PRESENCE)
+        web = [replace(fact(i, app="shop"), event_id=DriverUUID(uuid.uuid4().bytes)) for i in range(3)]
+        people = [replace(person(i), event_id=DriverUUID(uuid.uuid4().bytes)) for i in range(3)]
+        await process(rules, web + people)
+        alerts = {alert.rule: alert for alert in await stored_alerts(engine)}
+        assert alerts["web.burst"].event_ids == [str(item.event_id) for item in web]
+        assert alerts["activity.presence"].event_ids == [str(item.event_id) for item in people]
+        assert ((await stored_state(engine, "web.burst", "shop")) or {})["data"]["ids"] == alerts["web.burst"].event_ids

@@ -48,8 +48,8 @@ class Selector:
         "index",
     )
 
-    def __init__(self, rule: CompiledRule) -> None:
-        self.signature = _signature(rule)
+    def __init__(self, rule: CompiledRule, signature: bytes) -> None:
+        self.signature = signature
         self.module = rule.rule.module
         self.types = rule.types
         self.scope = tuple((condition.field, column_test(condition)) for condition in rule.rule.scope)
@@ -135,7 +135,7 @@ class Planner:
         for rule in rules:
             signature = _signature(rule)
             if signature not in selectors:
-                selectors[signature] = Selector(rule)
+                selectors[signature] = Selector(rule, signature)
             selectors[signature].rules.append(rule)
         self.selectors = list(selectors.values())
         self._plans: dict[tuple[str, str], Plan] = {}
