@@ -119,6 +119,18 @@ def test_the_planner_gives_each_rule_the_steps_it_would_see_alone(rules: list[Co
     assert planned == reference(rules, batch)
 
 
+def timed(batches: list[list[tuple[int, bool]]]) -> list[Steps]:
+    """Each batch's steps from (seconds after the previous event, matched)."""
+    at, made = 0, []
+    for batch in batches:
+        steps = Steps()
+        for position, (delta, matched) in enumerate(batch):
+            at += delta
+            steps.append((position, fact(float(at)), matched))
+        made.append(steps)
+    return made
+
+
 @FAST
 @given(
     counts=st.lists(st.integers(1, 6), min_size=2, max_size=4),
@@ -132,12 +144,7 @@ def test_threshold_variants_sharing_a_window_fire_as_each_alone(
     machines = [Rate(count, timedelta(seconds=buckets), buckets) for count in counts]
     alone = [machine.new() for machine in machines]
     shared = [machine.new() for machine in machines]
-    at = 0
-    for number, batch in enumerate(batches):
-        steps = Steps()
-        for position, (delta, matched) in enumerate(batch):
-            at += delta
-            steps.append((position, fact(float(at)), matched))
+    for number, steps in enumerate(timed(batches)):
         if diverge and number == 1:  # one variant's state fell behind (as a rule added later): no sharing
             shared[0] = machines[0].new()
             alone[0] = machines[0].new()
@@ -167,12 +174,7 @@ def test_a_group_stored_and_loaded_between_batches_fires_as_its_rules_alone(
     group = RuleGroup(b"selector", rules)
     alone = [rule.machine.new() for rule in rules]
     states: States = {}
-    at = 0
-    for number, batch in enumerate(batches):
-        steps = Steps()
-        for position, (delta, matched) in enumerate(batch):
-            at += delta
-            steps.append((position, fact(float(at)), matched))
+    for number, steps in enumerate(timed(batches)):
         if number in restarts:  # through the row's JSON, as after a restart
             states = group.load(orjson.loads(orjson.dumps(group.dump(states))))
         states, fired = group.run(states, steps)
