@@ -18,7 +18,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.core.alerts import repository as alerts_repository
@@ -31,10 +30,6 @@ logger = logging.getLogger("eventeye.alerts.fanout")
 CATCH_UP_GRACE = timedelta(seconds=5)
 LISTENER_NAME = "eventeye-alerts-listener"
 PAGE = 500
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _publish_since(engine: AsyncEngine, hub: AlertHub, since: datetime) -> datetime:

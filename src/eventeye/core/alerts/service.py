@@ -17,13 +17,14 @@ from eventeye.core.alerts.channels.kafka import KafkaChannel
 from eventeye.core.alerts.channels.log import LogChannel
 from eventeye.core.alerts.channels.webhook import WebhookChannel
 from eventeye.core.alerts.delivery import DeliveryWorker
-from eventeye.core.alerts.fanout import PollingFeed, PostgresFeed, asyncpg_dsn
+from eventeye.core.alerts.fanout import PollingFeed, PostgresFeed
 from eventeye.core.alerts.hub import AlertHub
 from eventeye.core.alerts.repository import Alert
 from eventeye.core.auth.models import Principal
 from eventeye.core.auth.tokens import TokenIssuer
 from eventeye.core.bus import Bus, create_bus
 from eventeye.core.responses import dumps
+from eventeye.core.storage.driver import asyncpg_dsn
 from eventeye.core.tasks import TaskSpec
 from eventeye.errors import Unauthorized
 

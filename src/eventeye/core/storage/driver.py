@@ -64,11 +64,16 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
     """Nothing to undo: these connections only ever run autocommitted statements."""
 
 
+def asyncpg_dsn(database_url: str) -> str:
+    """The database URL as asyncpg takes it (no SQLAlchemy driver name)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class DriverPool:
     """A small asyncpg pool for ``DriverStatement``s, opened on first use."""
 
     def __init__(self, database_url: str, *, size: int) -> None:
-        self.dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.dsn = asyncpg_dsn(database_url)
         self.size = size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
