@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Header
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, Request
 
 from eventeye.core.auth.apikeys import KEY_PREFIX
-from eventeye.core.auth.dependencies import RuntimeDep, declare_access
+from eventeye.core.auth.dependencies import declare_access
 from eventeye.core.auth.models import App, Scope
 from eventeye.core.auth.service import app_principal
 from eventeye.core.runtime import Runtime
@@ -22,13 +22,6 @@ from eventeye.errors import BadRequest, Forbidden, Unauthorized, field_detail
 
 CHALLENGE = {"WWW-Authenticate": 'Token realm="secapp"'}
 MAX_APP_NAME = 150
-
-token_header = APIKeyHeader(
-    name="token",
-    scheme_name="SecappToken",
-    description="An API key with the criticality scope, or the shared EVENTEYE_CRITICALITY_TOKEN",
-    auto_error=False,
-)
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -64,14 +57,8 @@ def _check_app_name(app_name: str | None) -> str:
     return app_name
 
 
-@declare_access("criticality")
-async def secapp_caller(
-    runtime: RuntimeDep,
-    token: Annotated[str | None, Depends(token_header)],
-    app_name: Annotated[str | None, Header(alias="App-name", description="The calling application's name")] = None,
-) -> str:
-    """The caller's App-name, once its token is checked (401), named (400) and allowed (403)."""
-    app = await _authenticate(runtime, token)
+def _check_caller(app: App | None, app_name: str | None) -> str:
+    """The caller's App-name once it is named (400) and, for an app key, allowed (403)."""
     name = _check_app_name(app_name.strip() if app_name else None)
     if app is not None:
         if not app_principal(app).has(Scope.CRITICALITY):
@@ -84,5 +71,43 @@ async def secapp_caller(
     return name
 
 
-SecappCaller = Annotated[str, Depends(secapp_caller)]
-"""The App-name of an authenticated ``/secapp`` caller."""
+@dataclass(frozen=True, slots=True)
+class SecappCall:
+    """An authenticated call of ``/secapp/update``: who calls, and the process's runtime."""
+
+    app_name: str
+    runtime: Runtime
+
+
+@declare_access("criticality")
+async def secapp_call(request: Request) -> SecappCall:
+    """The caller, once its token is checked (401), named (400) and allowed (403).
+
+    One dependency that reads its headers itself: this route answers thousands
+    of polls a second, and each dependency FastAPI solves costs every one of them.
+    """
+    runtime: Runtime = request.app.state.runtime
+    app = await _authenticate(runtime, request.headers.get("token"))
+    return SecappCall(_check_caller(app, request.headers.get("app-name")), runtime)
+
+
+SecappCaller = Annotated[SecappCall, Depends(secapp_call)]
+"""An authenticated ``/secapp`` call."""
+
+SECAPP_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": "token",
+        "in": "header",
+        "required": True,
+        "description": "An API key with the criticality scope, or the shared EVENTEYE_CRITICALITY_TOKEN",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "App-name",
+        "in": "header",
+        "required": True,
+        "description": "The calling application's name",
+        "schema": {"type": "string", "maxLength": MAX_APP_NAME},
+    },
+]
+"""The two headers, for the OpenAPI description (they are read from the request directly)."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from eventeye.core.auth.dependencies import ReadAccess, ReadConn, RuntimeDep
 from eventeye.core.responses import OrjsonResponse
+from eventeye.core.runtime import Runtime
 from eventeye.criticality import metrics
 from eventeye.criticality import service as criticality_service
-from eventeye.criticality.auth import SecappCaller
+from eventeye.criticality.auth import SECAPP_HEADERS, SecappCaller
 from eventeye.criticality.handlers import known_consumers, latest_gauge, poll_log
 from eventeye.criticality.schemas import (
     ChangeRead,
@@ -44,7 +45,7 @@ SECAPP_ERRORS: dict[int | str, dict[str, Any]] = {
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-async def status_change_body(request: Request, runtime: RuntimeDep) -> StatusChange:
+async def status_change(request: Request, runtime: Runtime) -> StatusChange:
     """The JSON body, validated after the caller (so a bad token is a 401 whatever the body)."""
     try:
         change = StatusChange.model_validate_json(await request.body())
@@ -62,26 +63,30 @@ async def status_change_body(request: Request, runtime: RuntimeDep) -> StatusCha
     "/secapp/update",
     response_model=Processed,
     tags=["secapp"],
-    openapi_extra=STATUS_CHANGE_BODY,
+    openapi_extra={**STATUS_CHANGE_BODY, "parameters": SECAPP_HEADERS},
     responses=SECAPP_ERRORS,
 )
-async def publish(
-    app_name: SecappCaller,
-    change: Annotated[StatusChange, Depends(status_change_body)],
-    runtime: RuntimeDep,
-) -> Processed:
+async def publish(call: SecappCaller, request: Request) -> Processed:
     """Publish a criticality change; the latest state is the one with the latest ``Change_at``."""
+    runtime = call.runtime
+    change = await status_change(request, runtime)
     # One INSERT ... RETURNING, committed on its own before the answer: no BEGIN/COMMIT round trips.
     processed_id = await criticality_service.publish(
-        runtime.engine, runtime.driver, app_name=app_name, change=change, at=criticality_service.now()
+        runtime.engine, runtime.driver, app_name=call.app_name, change=change, at=criticality_service.now()
     )
-    metrics.UPDATES.labels(metrics.app_label(app_name)).inc()
+    metrics.UPDATES.labels(metrics.app_label(call.app_name)).inc()
     return Processed(processed_id=processed_id)
 
 
-@router.get("/secapp/update", tags=["secapp"], responses={200: {"model": SecappState}, **SECAPP_ERRORS})
-async def poll(app_name: SecappCaller, runtime: RuntimeDep) -> Response:
+@router.get(
+    "/secapp/update",
+    tags=["secapp"],
+    openapi_extra={"parameters": SECAPP_HEADERS},
+    responses={200: {"model": SecappState}, **SECAPP_ERRORS},
+)
+async def poll(call: SecappCaller) -> Response:
     """The latest state if this App-name has not been given it yet, else ``{}`` (each state once per app)."""
+    runtime, app_name = call.runtime, call.app_name
     at = criticality_service.now()
     poll_log(runtime).add([(app_name, at)])
     known = known_consumers(runtime)
