@@ -126,6 +126,15 @@ class TestAccess:
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
 
+    async def test_a_bearer_token_is_read_as_the_other_routes_read_it(
+        self, client: httpx.AsyncClient, admin_headers: dict[str, str]
+    ) -> None:
+        assert (await post(client, admin_headers, pageview())).status_code == 202  # the admin holds every scope
+        token = admin_headers["Authorization"].removeprefix("Bearer ")
+        assert (await post(client, {"Authorization": f"bearer {token}"}, pageview())).status_code == 202
+        for header in (f"Basic {token}", "Bearer", f"Bearer {token}x"):
+            assert (await post(client, {"Authorization": header}, pageview())).status_code == 401, header
+
     async def test_key_without_ingest_scope_is_403(
         self, client: httpx.AsyncClient, make_app_key: Callable[..., Awaitable[str]]
     ) -> None:

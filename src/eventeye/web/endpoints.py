@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from eventeye.core.auth.dependencies import IngestAccess, ReadAccess, ReadConn, RuntimeDep
+from eventeye.core.auth.dependencies import CREDENTIAL_SECURITY, IngestCaller, ReadAccess, ReadConn
 from eventeye.core.pagination import decode_cursor, encode_cursor
 from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.responses import OrjsonResponse
@@ -29,9 +29,15 @@ INGEST_BODY = {
 }
 
 
-@router.post("/events", status_code=202, response_model=Accepted, openapi_extra=INGEST_BODY)
-async def ingest(request: Request, runtime: RuntimeDep, principal: IngestAccess) -> Response:
+@router.post(
+    "/events",
+    status_code=202,
+    response_model=Accepted,
+    openapi_extra={**INGEST_BODY, "security": CREDENTIAL_SECURITY},
+)
+async def ingest(request: Request, caller: IngestCaller) -> Response:
     """Accept one event, a JSON array of events, or NDJSON; answers once they are durable."""
+    runtime, principal = caller.runtime, caller.principal
     settings = runtime.settings
     body = await request.body()
     ndjson = request.headers.get("content-type", "").startswith(("application/x-ndjson", "application/jsonl"))

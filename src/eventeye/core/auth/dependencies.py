@@ -2,8 +2,9 @@
 
 Every route declares exactly what it needs through one of the aliases below
 (``Public``, ``Authenticated``, ``ReadAccess``, ``IngestAccess``,
-``AdminAccess``, ``UserAccess``, ``SignupCaller``); ``create_app`` refuses to
-start with a route that declares none.
+``AdminAccess``, ``UserAccess``, ``SignupCaller``, and ``IngestCaller``, the
+one-dependency form of ``IngestAccess`` for the busiest route); ``create_app``
+refuses to start with a route that declares none.
 """
 
 from __future__ import annotations
@@ -138,11 +139,53 @@ async def require_user(principal: Annotated[Principal, Depends(authenticated)]) 
     return principal
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An allowed caller and the process's runtime, from ``direct_scope``."""
+
+    principal: Principal
+    runtime: Runtime
+
+
+CREDENTIAL_SECURITY: list[dict[str, list[str]]] = [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
+"""The OpenAPI security of a route using ``direct_scope`` (its schemes are not dependencies there)."""
+
+
+def direct_scope(scope: Scope) -> Callable[..., Any]:
+    """As ``require_scope``, in one dependency that reads the credential headers itself.
+
+    For the busiest routes: FastAPI's solving of the usual chain (runtime,
+    two security schemes, the principal, the scope) costs every request more
+    than the checks. Give the route ``openapi_extra={"security": CREDENTIAL_SECURITY}``.
+    """
+
+    @declare_access(scope.value)
+    async def dependency(request: Request) -> Caller:
+        runtime: Runtime = request.app.state.runtime
+        credential = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
+        if not credential:
+            raise Unauthorized()
+        principal = await principal_from_credential(runtime, credential)
+        if not principal.has(scope):
+            raise Forbidden(f"the {scope.value!r} scope is required")
+        return Caller(principal, runtime)
+
+    dependency.__name__ = f"direct_{scope.value}"
+    return dependency
+
+
+def _bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, as ``OAuth2PasswordBearer`` reads it."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
 Public = Annotated[None, Depends(public)]
 SignupCaller = Annotated[Principal | None, Depends(signup_caller)]
 Authenticated = Annotated[Principal, Depends(authenticated)]
 ReadAccess = Annotated[Principal, Depends(require_scope(Scope.READ))]
 IngestAccess = Annotated[Principal, Depends(require_scope(Scope.INGEST))]
+IngestCaller = Annotated[Caller, Depends(direct_scope(Scope.INGEST))]
 AdminAccess = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]
 CriticalityAccess = Annotated[Principal, Depends(require_scope(Scope.CRITICALITY))]
 UserAccess = Annotated[Principal, Depends(require_user)]
