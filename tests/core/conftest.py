@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -47,10 +48,15 @@ async def running_app(
 ) -> AsyncIterator[Running]:
     """Run ``create_app`` for ``settings`` in process; an error escaping the app fails the request."""
     application = create_app(settings, engine=engine, modules=modules)
-    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
-        transport = httpx.ASGITransport(app=application, client=client_address)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield Running(app=application, client=http)
+    try:
+        async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+            transport = httpx.ASGITransport(app=application, client=client_address)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                yield Running(app=application, client=http)
+    finally:
+        # A SQLite connection a cancelled task left inside its transaction holds the file's
+        # write lock until it is collected: collect now, before a next app in the same test.
+        gc.collect()
 
 
 @pytest.fixture

@@ -52,7 +52,13 @@ def _current_heads(connection: Connection) -> set[str]:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every pending revision; concurrent upgrades run one after the other."""
+    """Apply every pending revision; concurrent upgrades run one after the other.
+
+    A schema already current is only read: starting a process takes no write
+    lock (on SQLite, the whole file's) unless there is something to apply.
+    """
+    if not await pending(engine):
+        return
     async with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":  # SQLite: the write transaction already excludes others
             await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('eventeye.migrations'))"))
