@@ -118,14 +118,19 @@ async def authenticated(principal: Annotated[Principal | None, Depends(optional_
     return principal
 
 
+def _holding(principal: Principal, scope: Scope) -> Principal:
+    """``principal`` when it holds ``scope``; ``Forbidden`` otherwise."""
+    if not principal.has(scope):
+        raise Forbidden(f"the {scope.value!r} scope is required")
+    return principal
+
+
 def require_scope(scope: Scope) -> Callable[..., Any]:
     """A dependency admitting users and applications that hold ``scope``."""
 
     @declare_access(scope.value)
     async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
-        if not principal.has(scope):
-            raise Forbidden(f"the {scope.value!r} scope is required")
-        return principal
+        return _holding(principal, scope)
 
     dependency.__name__ = f"require_{scope.value}"
     return dependency
@@ -165,10 +170,7 @@ def direct_scope(scope: Scope) -> Callable[..., Any]:
         credential = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
         if not credential:
             raise Unauthorized()
-        principal = await principal_from_credential(runtime, credential)
-        if not principal.has(scope):
-            raise Forbidden(f"the {scope.value!r} scope is required")
-        return Caller(principal, runtime)
+        return Caller(_holding(await principal_from_credential(runtime, credential), scope), runtime)
 
     dependency.__name__ = f"direct_{scope.value}"
     return dependency
