@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +16,7 @@ from eventeye.config import Settings
 from eventeye.core.storage.engine import create_engine
 from tests.fixtures.databases import fresh_postgres_database, migrate, sqlite_url, truncate_all
 from tests.fixtures.kafka import kafka_bootstrap_servers, private_kafka_broker  # noqa: F401 (fixtures)
+from tests.lifespan import running
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -75,7 +75,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[FastAPI]:
     """The application with its lifespan running (API + worker roles)."""
     application = create_app(settings, engine=engine)
-    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+    async with running(application):
         yield application
 
 

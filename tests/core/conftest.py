@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +19,7 @@ from eventeye.config import Settings
 from eventeye.core.runtime import Runtime
 from eventeye.modules import LoadedModule
 from tests.fixtures.databases import fresh_postgres_database, sqlite_url
+from tests.lifespan import running
 
 
 @dataclass
@@ -49,7 +49,7 @@ async def running_app(
     """Run ``create_app`` for ``settings`` in process; an error escaping the app fails the request."""
     application = create_app(settings, engine=engine, modules=modules)
     try:
-        async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+        async with running(application):
             transport = httpx.ASGITransport(app=application, client=client_address)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
                 yield Running(app=application, client=http)

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +13,7 @@ from eventeye.app import create_app
 from eventeye.config import Settings
 from eventeye.core.storage.engine import create_engine
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, login_headers
+from tests.lifespan import running
 
 
 async def drop_other_connections(database_url: str) -> int:
@@ -40,7 +40,7 @@ async def api_client(
     # HTTP only and no module: few background tasks to find the dead connections first.
     app = create_app(make_settings(), engine=engine, roles={"api"}, modules=[])
     transport = httpx.ASGITransport(app=app)
-    async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with running(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client
 
 

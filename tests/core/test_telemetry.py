@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import uvicorn
-from asgi_lifespan import LifespanManager
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -21,6 +20,7 @@ from eventeye.app import create_app
 from eventeye.config import Settings
 from tests.fixtures.server import free_port
 from tests.fixtures.waiting import eventually
+from tests.lifespan import running
 
 
 class Collector:
@@ -59,7 +59,7 @@ async def test_requests_and_sql_are_traced(
 ) -> None:
     sink, endpoint = collector
     app = create_app(make_settings(otel_endpoint=endpoint, otel_service_name="eventeye-test"), engine=engine)
-    async with LifespanManager(app):
+    async with running(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             assert (await client.get("/healthz")).status_code == 200
             created = await client.post("/users", json={"username": "traced", "password": "password-123"})

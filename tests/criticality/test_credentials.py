@@ -7,12 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.app import create_app
 from eventeye.config import Settings
 from tests.criticality.conftest import TOKEN, poll, post_change, secapp_headers
+from tests.lifespan import running
 
 BODY = {"current_status": 5, "Change_at": "2017-07-21T17:32:28Z"}
 METHODS = ["GET", "POST"]
@@ -101,7 +101,7 @@ async def tokenless_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A server without a shared token configured."""
     application = create_app(make_settings(criticality_token=None), engine=engine)
-    async with LifespanManager(application):
+    async with running(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
@@ -167,7 +167,7 @@ class TestBody:
     ) -> None:
         settings = make_settings(criticality_token=TOKEN, criticality_status_min=0, criticality_status_max=10)
         application = create_app(settings, engine=engine)
-        async with LifespanManager(application):
+        async with running(application):
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
                 await post_change(http, "producer", 10, "2017-07-21T17:32:28Z")

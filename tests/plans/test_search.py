@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +18,7 @@ from eventeye.config import Settings
 from eventeye.core.storage.engine import create_engine
 from eventeye.plans import repository as plans_repository
 from eventeye.plans.sync import Syncer
+from tests.lifespan import running
 from tests.plans.feeds import SAMPLE, base_event, event, feed
 from tests.plans.provider import FakeProvider, Reply
 
@@ -141,7 +141,7 @@ async def test_an_unexpected_failure_is_a_500_in_the_envelope(
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'broken.db'}"
     application = create_app(make_settings(database_url=url))
-    async with LifespanManager(application):
+    async with running(application):
         engine = create_engine(url)
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE plans_state"))  # the store is broken under the running app
@@ -244,7 +244,7 @@ async def app_syncing_a_stalled_provider(
     }
     application = create_app(make_settings(**settings), engine=engine)
     async with (
-        LifespanManager(application),
+        running(application),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as http,
     ):
         yield http

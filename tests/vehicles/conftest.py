@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +18,7 @@ from eventeye.core.bus import KafkaBus, KafkaTimeouts, Message, Record
 from eventeye.vehicles.tables import vehicles_detections
 from tests.conftest import login_headers
 from tests.fixtures.waiting import eventually
+from tests.lifespan import running
 
 # Short group timings: a rebalance on the test broker takes about half the session timeout.
 FAST_KAFKA: dict[str, Any] = {
@@ -77,7 +77,7 @@ def kafka_settings(make_settings: Callable[..., Settings], kafka_bootstrap_serve
 async def kafka_client(kafka_settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an in-process app that consumes and produces the test's Kafka topics."""
     application = create_app(kafka_settings, engine=engine)
-    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
+    async with running(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.app import create_app
 from eventeye.config import Settings
 from tests.fixtures.waiting import eventually
+from tests.lifespan import running
 from tests.web.conftest import SESSION, pageview, post, stored_count
 
 
@@ -173,7 +173,7 @@ class TestUnknownTypes:
     ) -> None:
         app = create_app(make_settings(strict_types=True), engine=engine)
         async with (
-            LifespanManager(app),
+            running(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
         ):
             await client.post("/users", json={"username": "root", "password": "password-123"})

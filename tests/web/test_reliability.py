@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +18,7 @@ from eventeye.web.tables import web_events, web_sessions
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, login_headers
 from tests.fixtures.server import run_server, server_env
 from tests.fixtures.waiting import eventually
+from tests.lifespan import running
 from tests.web.conftest import pageview, post, stored_count
 
 
@@ -63,7 +63,7 @@ class TestBackpressure:
         # An API-only process: nothing drains the inbox, so the backlog only grows.
         app = create_app(make_settings(inbox_max_backlog=30), engine=engine, roles={"api"})
         transport = httpx.ASGITransport(app=app)
-        async with LifespanManager(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with running(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             await client.post("/users", json={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
             admin = await login_headers(client, ADMIN_USERNAME, ADMIN_PASSWORD)
             key = (await client.post("/v1/apps", json={"name": "a"}, headers=admin)).json()["key"]

@@ -87,12 +87,35 @@ def _stop_aiosqlite_once() -> None:
 _stop_aiosqlite_once()
 
 
+class _RollingBackConnection(sqlite3.Connection):
+    """A SQLite connection that rolls back its open transaction when it closes.
+
+    ``close()`` alone leaves a connection whose statements are still referenced
+    (a cursor kept alive by the traceback of a cancelled task) open as a
+    "zombie" until they are garbage collected, and a zombie keeps its
+    transaction and the database's write lock: every other writer waits out
+    its busy timeout. Rolling back first releases the lock at once.
+    """
+
+    def close(self) -> None:
+        try:
+            if self.in_transaction:
+                self.rollback()
+        except sqlite3.Error:
+            pass  # closed already, or the rollback failed: closing is all that is left
+        super().close()
+
+
 def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url, echo=echo, json_serializer=_json_dumps, json_deserializer=orjson.loads, connect_args={"timeout": 30}
+        url,
+        echo=echo,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={"timeout": 30, "factory": _RollingBackConnection},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
