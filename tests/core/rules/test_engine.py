@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from asyncpg.pgproto.pgproto import UUID as DriverUUID  # type: ignore[import-untyped]
@@ -81,6 +82,19 @@ class TestCrashAndRestart:
         assert await stored_state(engine, "activity.presence", "c1") is None
         await process(rules, [person(3), person(4)])  # the crashed batch must not have counted in memory either
         assert await stored_alerts(engine) == []
+
+    async def test_a_state_written_first_in_a_transaction_goes_with_it(self, engine: AsyncEngine) -> None:
+        """The write may be the transaction's first statement (on PostgreSQL, run on the driver itself)."""
+        row = {"rule": "~g", "key": "k", "fingerprint": "f", "version": 1, "data": {}, "due_at": None}
+        try:
+            async with write_transaction(engine) as conn:
+                written = await rules_repository.save_states(conn, rows=[{**row, "updated_at": datetime.now(UTC)}])
+                assert written == {("~g", "k")}
+                raise RuntimeError("the batch fails after the write")
+        except RuntimeError:
+            pass
+        async with write_transaction(engine) as conn:
+            assert await rules_repository.load_states(conn, pairs=[("~g", "k")]) == []
 
     async def test_a_redelivered_batch_raises_its_alert_once(self, engine: AsyncEngine, build: BuildEngine) -> None:
         batch = [person(0), person(1), person(2)]

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.core.storage.dialects import insert_ignore, insert_many_ignore_returning
+from eventeye.core.storage.driver import in_transaction
 from eventeye.core.storage.tables import alert_deliveries, alerts, webhooks
 
 NOTIFY_CHANNEL = "eventeye_alerts"
@@ -80,17 +81,17 @@ async def insert_and_notify(conn: AsyncConnection, *, items: Sequence[Alert], no
     columns: dict[str, Any] = {name: [getattr(alert, name) for alert in items] for name in _ALERT_FIELDS}
     columns["event_ids"] = [orjson.dumps(ids).decode() for ids in columns["event_ids"]]
     columns["payload"] = [orjson.dumps(payload).decode() for payload in columns["payload"]]
-    result = await conn.execute(_INSERT_AND_NOTIFY, {**columns, "notice": list(notices), "channel": NOTIFY_CHANNEL})
-    return {row[0] for row in result}
+    arguments = [columns[name] for name in _ALERT_FIELDS]
+    records = await (await in_transaction(conn)).fetch(_INSERT_AND_NOTIFY, *arguments, list(notices), NOTIFY_CHANNEL)
+    return {uuid.UUID(bytes=record[0].bytes) for record in records}  # asyncpg's UUID type: the standard one
 
 
-_INSERT_AND_NOTIFY = text(
-    """
+# Run on the driver, once per processed batch that raises alerts (as rule states are: see rules.repository).
+_INSERT_AND_NOTIFY = """
     WITH given AS (
         SELECT * FROM unnest(
-            CAST(:id AS uuid[]), CAST(:rule AS text[]), CAST(:kind AS text[]), CAST(:module AS text[]),
-            CAST(:key AS text[]), CAST(:severity AS text[]), CAST(:event_ids AS jsonb[]), CAST(:payload AS jsonb[]),
-            CAST(:created_at AS timestamptz[]), CAST(:notice AS text[])
+            $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[],
+            $9::timestamptz[], $10::text[]
         ) WITH ORDINALITY AS given(id, rule, kind, module, key, severity, event_ids, payload, created_at, notice, place)
     ), inserted AS (
         INSERT INTO alerts (id, rule, kind, module, key, severity, event_ids, payload, created_at)
@@ -99,11 +100,10 @@ _INSERT_AND_NOTIFY = text(
         RETURNING id
     )
     -- OFFSET 0 keeps the subquery whole: its rows are sorted before the notices are sent.
-    SELECT id, pg_notify(:channel, notice) FROM (
+    SELECT id, pg_notify($11, notice) FROM (
         SELECT given.id, given.notice FROM given JOIN inserted ON inserted.id = given.id ORDER BY given.place OFFSET 0
     ) AS fresh
-    """
-)
+"""
 
 
 @dataclass(frozen=True, slots=True)

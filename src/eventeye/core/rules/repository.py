@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.core.storage.dialects import built_once, upsert
+from eventeye.core.storage.driver import in_transaction
 from eventeye.core.storage.tables import rule_state, rules
 
 Pair = tuple[str, str]
@@ -119,35 +120,34 @@ async def save_states(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> s
         return set()
     ordered = sorted(rows, key=lambda row: (row["rule"], row["key"]))
     if conn.dialect.name == "postgresql":
-        result = await conn.execute(_SAVE_COLUMNS, _columns(ordered))
-    else:
-        current = rule_state.c
-        statement = built_once(
-            conn,
-            "rules.save_states",
-            lambda: upsert(
-                conn, rule_state, conflict=["rule", "key"], where=lambda new: current.version == new.version - 1
-            ).returning(current.rule, current.key),
-        )
-        result = await conn.execute(statement, ordered)
+        columns = _columns(ordered)
+        records = await (await in_transaction(conn)).fetch(_SAVE_COLUMNS, *(columns[name] for name in _STATE_COLUMNS))
+        return {(record[0], record[1]) for record in records}
+    current = rule_state.c
+    statement = built_once(
+        conn,
+        "rules.save_states",
+        lambda: upsert(
+            conn, rule_state, conflict=["rule", "key"], where=lambda new: current.version == new.version - 1
+        ).returning(current.rule, current.key),
+    )
+    result = await conn.execute(statement, ordered)
     return {(row.rule, row.key) for row in result}
 
 
-# PostgreSQL: the rows as one array per column, one statement text whatever their number (prepared once).
-_SAVE_COLUMNS = text(
-    """
+# PostgreSQL: the rows as one array per column, one statement text whatever their number (prepared
+# once), run on the driver (once per processed batch: SQLAlchemy's own work cost as much as the write).
+_SAVE_COLUMNS = """
     INSERT INTO rule_state (rule, key, fingerprint, version, data, due_at, updated_at)
     SELECT * FROM unnest(
-        CAST(:rule AS text[]), CAST(:key AS text[]), CAST(:fingerprint AS text[]), CAST(:version AS bigint[]),
-        CAST(:data AS jsonb[]), CAST(:due_at AS timestamptz[]), CAST(:updated_at AS timestamptz[])
+        $1::text[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[], $6::timestamptz[], $7::timestamptz[]
     )
     ON CONFLICT (rule, key) DO UPDATE SET
         fingerprint = excluded.fingerprint, version = excluded.version, data = excluded.data,
         due_at = excluded.due_at, updated_at = excluded.updated_at
     WHERE rule_state.version = excluded.version - 1
     RETURNING rule, key
-    """
-)
+"""
 
 
 def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
