@@ -238,8 +238,9 @@ class Rate(_Base):
             lead.total += end - start
             ids.extend(map(_event_id, line.facts[max(start, end - keep) : end]))
             start = end
+        latest = [str(item) for item in ids]  # as stored: once here, not once per member in ``dump``
         for rate, state in zip(rates, states, strict=True):
-            state.head, state.total, state.ids = lead.head, lead.total, deque(ids, maxlen=rate.keep)
+            state.head, state.total, state.ids = lead.head, lead.total, deque(latest, maxlen=rate.keep)
             if state is not lead:
                 state.counts[:] = lead.counts
         return fired
