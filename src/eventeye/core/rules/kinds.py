@@ -121,9 +121,51 @@ class Consecutive(_Base):
     def __init__(self, count: int) -> None:
         self.count = count
         self.keep = min(count, MAX_EVENT_IDS)
+        # Rules that differ only in their count follow the same streak: it is counted once for all.
+        self.shares = ("consecutive",)
 
     def new(self) -> Streak:
         return Streak(0, deque(maxlen=self.keep))
+
+    def run_shared(
+        self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]
+    ) -> list[list[tuple[int, Fire]]]:
+        """Count variants whose streaks agree (and none has reached its count) follow one streak."""
+        streaks = [machine for machine in machines if isinstance(machine, Consecutive)]
+        if len(streaks) < len(machines) or not _streaks_in_step(streaks, states):
+            return super().run_shared(machines, states, steps)
+        return self._together(streaks, states, steps)
+
+    def _together(
+        self, streaks: Sequence[Consecutive], states: Sequence[Streak], steps: Sequence[Step]
+    ) -> list[list[tuple[int, Fire]]]:
+        reaching: dict[int, list[int]] = {}  # a length -> the variants that fire at it
+        for index, machine in enumerate(streaks):
+            reaching.setdefault(machine.count, []).append(index)
+        lead = max(states, key=lambda state: len(state.ids))
+        ids = deque(lead.ids, maxlen=max(machine.keep for machine in streaks))
+        length = lead.length
+        fired: list[list[tuple[int, Fire]]] = [[] for _ in streaks]
+        held: dict[int, list[Any]] = {}  # the ids of the variants that reached their count, as they keep them
+        for position, fact, matched in steps:
+            if not matched:
+                length = 0
+                ids.clear()
+                held.clear()
+                continue
+            length += 1
+            ids.append(fact.event_id)
+            for index in reaching.get(length, ()):
+                machine = streaks[index]
+                held[index] = [str(item) for item in ids][-machine.keep :]
+                fired[index].append((position, Fire(str(fact.event_id), held[index], {"count": machine.count}, fact)))
+        latest = [str(item) for item in ids]
+        for index, (machine, state) in enumerate(zip(streaks, states, strict=True)):
+            if index in held:  # at its count it stops counting, as it would alone
+                state.length, state.ids = machine.count, deque(held[index], maxlen=machine.keep)
+            else:
+                state.length, state.ids = length, deque(latest, maxlen=machine.keep)
+        return fired
 
     def run(self, state: Streak, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
         count, ids, length = self.count, state.ids, state.length
@@ -306,6 +348,18 @@ def _in_step(rates: Sequence[Rate], states: Sequence[Any]) -> bool:
         (state.head, state.total, state.counts) == (lead.head, lead.total, lead.counts)
         and list(state.ids) == latest[max(0, len(latest) - rate.keep) :]
         for rate, state in zip(rates, states, strict=True)
+    )
+
+
+def _streaks_in_step(streaks: Sequence[Consecutive], states: Sequence[Any]) -> bool:
+    """The streaks are one: the same length, short of every count, each holding its share of the latest ids."""
+    if not all(isinstance(state, Streak) for state in states):
+        return False
+    lead = max(states, key=lambda state: len(state.ids))
+    latest = list(lead.ids)
+    return all(
+        state.length == lead.length < machine.count and list(state.ids) == latest[max(0, len(latest) - machine.keep) :]
+        for machine, state in zip(streaks, states, strict=True)
     )
 
 
