@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -246,7 +246,7 @@ class Rate(_Base):
         """Threshold variants whose windows agree advance one window; each keeps its own arming."""
         line = timeline_of(steps)
         rates = [machine for machine in machines if isinstance(machine, Rate)]
-        if line is None or len(rates) < len(machines) or not _in_step(rates, states):
+        if line is None or len(rates) < len(machines) or not _windows_in_step(rates, states):
             return super().run_shared(machines, states, steps)
         return self._slices(rates, states, line)
 
@@ -338,29 +338,39 @@ class Rate(_Base):
         return Window(state.head, list(state.counts), state.total, state.armed, deque(state.ids, maxlen=self.keep))
 
 
-def _in_step(rates: Sequence[Rate], states: Sequence[Any]) -> bool:
-    """The windows count the same: same slices, and each holds the latest events it has room for."""
-    if not all(isinstance(state, Window) for state in states):
+def _in_step(
+    machines: Sequence[Rate | Consecutive],
+    states: Sequence[Any],
+    kind: type,
+    agree: Callable[[Any, Any, Any], bool],
+) -> bool:
+    """States of ``kind`` that ``agree`` with the one holding the most ids, each holding the latest it has room for."""
+    if not all(isinstance(state, kind) for state in states):
         return False
     lead = max(states, key=lambda state: len(state.ids))
     latest = list(lead.ids)
     return all(
-        (state.head, state.total, state.counts) == (lead.head, lead.total, lead.counts)
-        and list(state.ids) == latest[max(0, len(latest) - rate.keep) :]
-        for rate, state in zip(rates, states, strict=True)
+        agree(machine, state, lead) and list(state.ids) == latest[max(0, len(latest) - machine.keep) :]
+        for machine, state in zip(machines, states, strict=True)
     )
+
+
+def _windows_in_step(rates: Sequence[Rate], states: Sequence[Any]) -> bool:
+    """The windows count the same: same slices, and each holds the latest events it has room for."""
+    return _in_step(rates, states, Window, _same_window)
+
+
+def _same_window(rate: Rate, state: Window, lead: Window) -> bool:
+    return (state.head, state.total, state.counts) == (lead.head, lead.total, lead.counts)
 
 
 def _streaks_in_step(streaks: Sequence[Consecutive], states: Sequence[Any]) -> bool:
     """The streaks are one: the same length, short of every count, each holding its share of the latest ids."""
-    if not all(isinstance(state, Streak) for state in states):
-        return False
-    lead = max(states, key=lambda state: len(state.ids))
-    latest = list(lead.ids)
-    return all(
-        state.length == lead.length < machine.count and list(state.ids) == latest[max(0, len(latest) - machine.keep) :]
-        for machine, state in zip(streaks, states, strict=True)
-    )
+    return _in_step(streaks, states, Streak, _same_streak)
+
+
+def _same_streak(machine: Consecutive, state: Streak, lead: Streak) -> bool:
+    return state.length == lead.length < machine.count
 
 
 @dataclass(slots=True)
