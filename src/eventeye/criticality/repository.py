@@ -50,6 +50,9 @@ _AT = bindparam("p_at", type_=UTCDateTime())
 
 _INSERT_CHANGE = insert(changes).returning(changes.c.id)
 _CHANGE_FIELDS = ("app_name", "current_status", "change_at", "received_at")
+_INSERT_CHANGE_ON_DRIVER = DriverStatement(
+    insert(changes).values({name: bindparam(name) for name in _CHANGE_FIELDS}).returning(changes.c.id)
+)
 
 _LATEST = (
     select(changes.c.id, changes.c.current_status, changes.c.change_at)
@@ -88,11 +91,6 @@ async def create_change(conn: AsyncConnection | DriverPool, *, values: dict[str,
         assert row is not None  # INSERT ... RETURNING gives its row
         return int(row[0])
     return int((await conn.execute(_INSERT_CHANGE, values)).scalar_one())
-
-
-_INSERT_CHANGE_ON_DRIVER = DriverStatement(
-    insert(changes).values({name: bindparam(name) for name in _CHANGE_FIELDS}).returning(changes.c.id)
-)
 
 
 async def get_latest(conn: AsyncConnection) -> State | None:

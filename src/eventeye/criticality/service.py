@@ -5,6 +5,7 @@ Services never commit: callers pass the connection of their transaction.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
@@ -48,10 +49,7 @@ async def publish(
         "change_at": change.change_at,
         "received_at": at,
     }
-    if driver is not None:
-        return await criticality_repository.create_change(driver, values=values)
-    async with single_statement(engine) as conn:
-        return await criticality_repository.create_change(conn, values=values)
+    return await _on_its_own(engine, driver, lambda conn: criticality_repository.create_change(conn, values=values))
 
 
 async def poll(
@@ -71,10 +69,21 @@ async def poll(
         if len(known) >= MAX_KNOWN:
             known.clear()
         known.add(app_name)
-    if driver is not None:  # PostgreSQL: the claim runs on the driver directly
-        return await criticality_repository.claim_latest(driver, app_name=app_name, at=at)
+    return await _on_its_own(
+        engine, driver, lambda conn: criticality_repository.claim_latest(conn, app_name=app_name, at=at)
+    )
+
+
+async def _on_its_own(
+    engine: AsyncEngine,
+    driver: DriverPool | None,
+    statement: Callable[[AsyncConnection | DriverPool], Awaitable[T]],
+) -> T:
+    """Run one autocommitted statement: on the driver's pool (PostgreSQL), else on an engine connection."""
+    if driver is not None:
+        return await statement(driver)
     async with single_statement(engine) as conn:
-        return await criticality_repository.claim_latest(conn, app_name=app_name, at=at)
+        return await statement(conn)
 
 
 def count_polls(polls: list[tuple[str, datetime]]) -> list[Polls]:
