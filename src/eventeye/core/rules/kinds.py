@@ -251,21 +251,60 @@ class Rate(_Base):
         return self._slices(rates, states, line)
 
     def _slices(self, rates: Sequence[Rate], states: Sequence[Window], line: Timeline) -> list[list[tuple[int, Fire]]]:
-        width, buckets, times, keep = self.width, self.buckets, line.times, max(rate.keep for rate in rates)
+        keep, times = max(rate.keep for rate in rates), line.times
         lead = max(states, key=lambda state: len(state.ids))  # the others' latest events are its tail
         ids = deque(lead.ids, maxlen=keep)
+        first = 0 if lead.head is None else bisect_left(times, self._start(lead.head - self.buckets + 1))
+        if lead.total + len(times) - first <= min(rate.count for rate in rates):
+            # No count can pass a threshold in this batch: count it at once instead of a slice at a time.
+            fired: list[list[tuple[int, Fire]]] = [[] for _ in rates]
+            self._count(lead, times, first)
+            ids.extend(map(_event_id, line.facts[max(first, len(times) - keep) :]))
+            if first < len(times):
+                for state in states:
+                    state.armed = True  # as each count is at its threshold or below
+        else:
+            fired = self._step_slices(rates, states, lead, ids, line, first)
+        latest = [str(item) for item in ids]  # as stored: once here, not once per member in ``dump``
+        for rate, state in zip(rates, states, strict=True):
+            state.head, state.total, state.ids = lead.head, lead.total, deque(latest, maxlen=rate.keep)
+            if state is not lead:
+                state.counts[:] = lead.counts
+        return fired
+
+    def _start(self, bucket: int) -> datetime:
+        return EPOCH + bucket * self.width
+
+    def _count(self, state: Window, times: list[datetime], start: int) -> None:
+        """Count the events from ``start`` on (none older than the window) a slice of the last window at a time."""
+        if start == len(times):
+            return
+        head = self.bucket(times[-1])
+        if state.head is None or head > state.head:
+            self._advance(state, head)
+        else:
+            head = state.head
+        bucket = max(self.bucket(times[start]), head - self.buckets + 1)  # the older ones would expire
+        start = bisect_left(times, self._start(bucket), start)
+        while start < len(times):
+            end = bisect_left(times, self._start(bucket + 1), start)
+            state.counts[bucket % self.buckets] += end - start
+            state.total += end - start
+            start, bucket = end, bucket + 1
+
+    def _step_slices(
+        self, rates: Sequence[Rate], states: Sequence[Window], lead: Window, ids: deque[Any], line: Timeline, start: int
+    ) -> list[list[tuple[int, Fire]]]:
+        """A slice at a time from ``start``, each member firing where the count passes its threshold."""
+        times, keep = line.times, ids.maxlen or 0
         fired: list[list[tuple[int, Fire]]] = [[] for _ in rates]
         lowest = min(rate.count for rate in rates)
         settled = all(state.armed for state in states)  # then only a count past the lowest threshold matters
-        start = 0
         while start < len(times):
-            bucket = (times[start] - EPOCH) // width
-            end = bisect_left(times, EPOCH + (bucket + 1) * width, start)
+            bucket = self.bucket(times[start])
+            end = bisect_left(times, self._start(bucket + 1), start)
             if lead.head is None or bucket > lead.head:
                 self._advance(lead, bucket)
-            elif bucket <= lead.head - buckets:
-                start = end
-                continue
             total = lead.total
             if not settled or total + (end - start) > lowest:
                 for index, (rate, state) in enumerate(zip(rates, states, strict=True)):
@@ -276,15 +315,10 @@ class Rate(_Base):
                         fired[index].append((line.positions[at], rate._fire(total, ids, line, start, at)))
                         state.armed = False
                 settled = all(state.armed for state in states)
-            lead.counts[bucket % buckets] += end - start
+            lead.counts[bucket % self.buckets] += end - start
             lead.total += end - start
             ids.extend(map(_event_id, line.facts[max(start, end - keep) : end]))
             start = end
-        latest = [str(item) for item in ids]  # as stored: once here, not once per member in ``dump``
-        for rate, state in zip(rates, states, strict=True):
-            state.head, state.total, state.ids = lead.head, lead.total, deque(latest, maxlen=rate.keep)
-            if state is not lead:
-                state.counts[:] = lead.counts
         return fired
 
     def _fire(self, total: int, before: deque[Any], line: Timeline, start: int, at: int) -> Fire:

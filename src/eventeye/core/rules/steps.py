@@ -26,14 +26,22 @@ Step = tuple[int, Fact, bool]
 """(position in the batch, fact, whether it satisfies ``when``)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Timeline:
     """The matching steps of a key in time order, for the kinds that can skip over them."""
 
-    positions: list[int]
-    facts: list[Fact]
-    times: list[datetime]
-    max_gap: timedelta | None
+    __slots__ = ("positions", "facts", "times", "_max_gap")
+
+    def __init__(self, positions: list[int], facts: list[Fact], times: list[datetime]) -> None:
+        self.positions, self.facts, self.times = positions, facts, times
+        self._max_gap: timedelta | None | bool = False
+
+    @property
+    def max_gap(self) -> timedelta | None:
+        """The longest time between two consecutive steps (None for fewer than two); computed once."""
+        if self._max_gap is False:
+            times = self.times
+            self._max_gap = max(map(sub, islice(times, 1, None), times), default=None)
+        return self._max_gap  # type: ignore[return-value]
 
 
 class Steps(list[Step]):
@@ -55,12 +63,14 @@ class Steps(list[Step]):
 
 def _timeline(steps: Sequence[Step]) -> Timeline | None:
     matched = list(map(_matched, steps))
-    facts = list(compress(map(_fact, steps), matched))
+    if all(matched):
+        positions, facts = list(map(_position, steps)), list(map(_fact, steps))
+    else:
+        positions, facts = list(compress(map(_position, steps), matched)), list(compress(map(_fact, steps), matched))
     times = list(map(_occurred_at, facts))
     if any(map(gt, times, islice(times, 1, None))):
         return None
-    max_gap = max(map(sub, islice(times, 1, None), times), default=None)
-    return Timeline(list(compress(map(_position, steps), matched)), facts, times, max_gap)
+    return Timeline(positions, facts, times)
 
 
 _position, _fact, _matched = itemgetter(0), itemgetter(1), itemgetter(2)
