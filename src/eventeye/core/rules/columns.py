@@ -75,9 +75,10 @@ class Columns:
         if not rest:
             return heads
         name = rest[0]
-        if set(map(type, heads)) == {dict}:
-            return list(map(_get, heads, repeat(name), repeat(MISSING)))
-        return [value.get(name, MISSING) if type(value) is dict else item(value, name) for value in heads]
+        try:
+            return list(map(_get, heads, repeat(name), repeat(MISSING)))  # every value a dict, usually
+        except TypeError:
+            return [value.get(name, MISSING) if type(value) is dict else item(value, name) for value in heads]
 
 
 def column_test(condition: Condition) -> ColumnTest:

@@ -124,7 +124,7 @@ class Table:
         ]
 
 
-_kind = attrgetter("module", "type")
+_kind, _module, _type = attrgetter("module", "type"), attrgetter("module"), attrgetter("type")
 
 
 class Planner:
@@ -172,15 +172,23 @@ _position = itemgetter(0)
 
 def _by_kind(facts: Sequence[Fact]) -> list[tuple[tuple[str, str], list[int]]]:
     """The positions of the facts of each (module, type), in order."""
-    kinds = list(map(_kind, facts))
-    distinct = set(kinds)
+    modules = set(map(_module, facts))
+    if len(modules) != 1:
+        return _by_value(list(map(_kind, facts)))
+    module = next(iter(modules))  # a batch usually comes from one module: its types alone tell the kinds apart
+    return [((module, type), positions) for type, positions in _by_value(list(map(_type, facts)))]
+
+
+def _by_value(values: list[Any]) -> list[tuple[Any, list[int]]]:
+    """The positions of each distinct value, in order."""
+    distinct = set(values)
     if len(distinct) == 1:
-        return [(kinds[0], list(range(len(kinds))))]
-    if len(distinct) <= FEW_KEYS:  # a few types: select each one's positions in C
-        every = range(len(kinds))
-        return [(kind, list(compress(every, map(eq, kinds, repeat(kind))))) for kind in distinct]
-    order = sorted(range(len(kinds)), key=kinds.__getitem__)
-    return [(kind, list(found)) for kind, found in groupby(order, key=kinds.__getitem__)]
+        return [(values[0], list(range(len(values))))]
+    if len(distinct) <= FEW_KEYS:  # a few of them: select each one's positions in C
+        every = range(len(values))
+        return [(value, list(compress(every, map(eq, values, repeat(value))))) for value in distinct]
+    order = sorted(range(len(values)), key=values.__getitem__)
+    return [(value, list(found)) for value, found in groupby(order, key=values.__getitem__)]
 
 
 def _try(groups: Groups, selector: Selector, positions: list[int], columns: Columns) -> None:
