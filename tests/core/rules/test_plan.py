@@ -150,7 +150,10 @@ def test_threshold_variants_sharing_a_window_fire_as_each_alone(
             shared[0] = machines[0].new()
             alone[0] = machines[0].new()
         expected = [machine.run(state, steps) for machine, state in zip(machines, alone, strict=True)]
-        got = machines[0].run_shared(machines, shared, steps)
+        before = [m.dump(s) for m, s in zip(machines, shared, strict=True)]
+        results = machines[0].run_shared(machines, shared, steps)
+        assert [m.dump(s) for m, s in zip(machines, shared, strict=True)] == before  # the states before stay
+        shared, got = [state for state, _ in results], [fired for _, fired in results]
         assert [[(p, f.trigger, f.event_ids, f.details) for p, f in fired] for fired in got] == [
             [(p, f.trigger, f.event_ids, f.details) for p, f in fired] for fired in expected
         ]
@@ -176,7 +179,10 @@ def test_count_variants_following_one_streak_fire_as_each_alone(
             shared[0] = machines[0].new()
             alone[0] = machines[0].new()
         expected = [machine.run(state, steps) for machine, state in zip(machines, alone, strict=True)]
-        got = machines[0].run_shared(machines, shared, steps)
+        before = [m.dump(s) for m, s in zip(machines, shared, strict=True)]
+        results = machines[0].run_shared(machines, shared, steps)
+        assert [m.dump(s) for m, s in zip(machines, shared, strict=True)] == before  # the states before stay
+        shared, got = [state for state, _ in results], [fired for _, fired in results]
         assert [[(p, f.trigger, list(f.event_ids), f.details) for p, f in fired] for fired in got] == [
             [(p, f.trigger, list(f.event_ids), f.details) for p, f in fired] for fired in expected
         ]

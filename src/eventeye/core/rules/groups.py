@@ -80,17 +80,19 @@ class RuleGroup:
         return {"members": members, "common": common} if common else {"members": members}
 
     def run(self, before: States, steps: Sequence[Step]) -> tuple[States, list[Fired]]:
-        """Every member over one key's steps, from copies of its state (a new one where it has none)."""
+        """Every member over one key's steps from its state (a new one where it has none); ``before`` is left as
+        it was, and the states after may share parts (each run copies what it changes)."""
         after: States = {}
         fired: list[Fired] = []
         for rules in self._runs:
-            machines = [rule.machine for rule in rules]
-            states = [_copy(rule, before.get(rule.name)) for rule in rules]
             if len(rules) == 1:
-                results = [machines[0].run(states[0], steps)]
+                rule = rules[0]
+                state = _copy(rule, before.get(rule.name))
+                results = [(state, rule.machine.run(state, steps))]
             else:
-                results = machines[0].run_shared(machines, states, steps)
-            for rule, state, fires in zip(rules, states, results, strict=True):
+                states = [_state(rule, before.get(rule.name)) for rule in rules]
+                results = rules[0].machine.run_shared([rule.machine for rule in rules], states, steps)
+            for rule, (state, fires) in zip(rules, results, strict=True):
                 after[rule.name] = Member(rule.fingerprint, state)
                 fired += [(position, rule, fire) for position, fire in fires]
         return after, fired
@@ -117,6 +119,13 @@ def _common(states: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 _NONE = object()
+
+
+def _state(rule: CompiledRule, member: Member | None) -> Any:
+    """The member's state if computed under the rule as it is, else a new one."""
+    if member is None or member.fingerprint != rule.fingerprint:
+        return rule.machine.new()
+    return member.state
 
 
 def _copy(rule: CompiledRule, member: Member | None) -> Any:

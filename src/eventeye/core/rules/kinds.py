@@ -44,9 +44,9 @@ class Machine(Protocol):
 
     def run(self, state: Any, steps: Sequence[Step]) -> list[tuple[int, Fire]]: ...
 
-    def run_shared(
-        self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]
-    ) -> list[list[tuple[int, Fire]]]: ...
+    def run_shared(self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]) -> Shared:
+        """Each machine over the steps from its state, which is left as it was: its state after, what it fired."""
+        ...
 
     def step(self, state: Any, fact: Fact, matched: bool) -> Fire | None: ...
 
@@ -61,6 +61,10 @@ class Machine(Protocol):
     def copy(self, state: Any) -> Any: ...
 
 
+Shared = list[tuple[Any, list[tuple[int, Fire]]]]
+"""Each machine's state after a batch and what it fired (``run_shared``)."""
+
+
 class _Base:
     """``step`` is ``run`` over one step; ``run`` is each kind's one loop over a batch."""
 
@@ -69,11 +73,10 @@ class _Base:
     def run(self, state: Any, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
         raise NotImplementedError
 
-    def run_shared(
-        self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]
-    ) -> list[list[tuple[int, Fire]]]:
-        """Each machine over its state, as ``run``; kinds that can do it at once override this."""
-        return [machine.run(state, steps) for machine, state in zip(machines, states, strict=True)]
+    def run_shared(self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]) -> Shared:
+        """Each machine over a copy of its state, as ``run``; kinds that can do it at once override this."""
+        copies = [machine.copy(state) for machine, state in zip(machines, states, strict=True)]
+        return [(copy, machine.run(copy, steps)) for machine, copy in zip(machines, copies, strict=True)]
 
     def step(self, state: Any, fact: Fact, matched: bool) -> Fire | None:
         fired = self.run(state, [(0, fact, matched)])
@@ -127,18 +130,14 @@ class Consecutive(_Base):
     def new(self) -> Streak:
         return Streak(0, deque(maxlen=self.keep))
 
-    def run_shared(
-        self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]
-    ) -> list[list[tuple[int, Fire]]]:
+    def run_shared(self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]) -> Shared:
         """Count variants whose streaks agree (and none has reached its count) follow one streak."""
         streaks = [machine for machine in machines if isinstance(machine, Consecutive)]
         if len(streaks) < len(machines) or not _streaks_in_step(streaks, states):
             return super().run_shared(machines, states, steps)
         return self._together(streaks, states, steps)
 
-    def _together(
-        self, streaks: Sequence[Consecutive], states: Sequence[Streak], steps: Sequence[Step]
-    ) -> list[list[tuple[int, Fire]]]:
+    def _together(self, streaks: Sequence[Consecutive], states: Sequence[Streak], steps: Sequence[Step]) -> Shared:
         reaching: dict[int, list[int]] = {}  # a length -> the variants that fire at it
         for index, machine in enumerate(streaks):
             reaching.setdefault(machine.count, []).append(index)
@@ -159,13 +158,14 @@ class Consecutive(_Base):
                 machine = streaks[index]
                 held[index] = [str(item) for item in ids][-machine.keep :]
                 fired[index].append((position, Fire(str(fact.event_id), held[index], {"count": machine.count}, fact)))
-        latest = [str(item) for item in ids]
-        for index, (machine, state) in enumerate(zip(streaks, states, strict=True)):
-            if index in held:  # at its count it stops counting, as it would alone
-                state.length, state.ids = machine.count, deque(held[index], maxlen=machine.keep)
-            else:
-                state.length, state.ids = length, deque(latest, maxlen=machine.keep)
-        return fired
+        latest = _shared_ids(ids)
+        after = [
+            Streak(machine.count, deque(held[index], maxlen=machine.keep))  # at its count it stops, as alone
+            if index in held
+            else Streak(length, latest(machine.keep))
+            for index, machine in enumerate(streaks)
+        ]
+        return list(zip(after, fired, strict=True))
 
     def run(self, state: Streak, steps: Sequence[Step]) -> list[tuple[int, Fire]]:
         count, ids, length = self.count, state.ids, state.length
@@ -238,11 +238,17 @@ class Rate(_Base):
 
     def _run_slices(self, state: Window, line: Timeline) -> list[tuple[int, Fire]]:
         """In time order, a slice's events are counted at once: O(slices) instead of O(events)."""
-        return self._slices([self], [state], line)[0]
+        (after, fired), *_ = self._slices([self], [state], line)
+        state.head, state.counts, state.total, state.armed, state.ids = (
+            after.head,
+            after.counts,
+            after.total,
+            after.armed,
+            after.ids,
+        )
+        return fired
 
-    def run_shared(
-        self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]
-    ) -> list[list[tuple[int, Fire]]]:
+    def run_shared(self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]) -> Shared:
         """Threshold variants whose windows agree advance one window; each keeps its own arming."""
         line = timeline_of(steps)
         rates = [machine for machine in machines if isinstance(machine, Rate)]
@@ -250,10 +256,13 @@ class Rate(_Base):
             return super().run_shared(machines, states, steps)
         return self._slices(rates, states, line)
 
-    def _slices(self, rates: Sequence[Rate], states: Sequence[Window], line: Timeline) -> list[list[tuple[int, Fire]]]:
+    def _slices(self, rates: Sequence[Rate], states: Sequence[Window], line: Timeline) -> Shared:
+        """The members' windows after the batch (sharing its counts and ids: states are copied before a change)."""
         keep, times = max(rate.keep for rate in rates), line.times
-        lead = max(states, key=lambda state: len(state.ids))  # the others' latest events are its tail
-        ids = deque(lead.ids, maxlen=keep)
+        source = max(states, key=lambda state: len(state.ids))  # the others' latest events are its tail
+        ids = deque(source.ids, maxlen=keep)
+        lead = Window(source.head, list(source.counts), source.total, source.armed, ids)  # the window advanced
+        armed = [state.armed for state in states]
         first = 0 if lead.head is None else bisect_left(times, self._start(lead.head - self.buckets + 1))
         if lead.total + len(times) - first <= min(rate.count for rate in rates):
             # No count can pass a threshold in this batch: count it at once instead of a slice at a time.
@@ -261,16 +270,15 @@ class Rate(_Base):
             self._count(lead, times, first)
             ids.extend(map(_event_id, line.facts[max(first, len(times) - keep) :]))
             if first < len(times):
-                for state in states:
-                    state.armed = True  # as each count is at its threshold or below
+                armed = [True] * len(rates)  # as each count is at its threshold or below
         else:
-            fired = self._step_slices(rates, states, lead, ids, line, first)
-        latest = [str(item) for item in ids]  # as stored: once here, not once per member in ``dump``
-        for rate, state in zip(rates, states, strict=True):
-            state.head, state.total, state.ids = lead.head, lead.total, deque(latest, maxlen=rate.keep)
-            if state is not lead:
-                state.counts[:] = lead.counts
-        return fired
+            fired = self._step_slices(rates, armed, lead, ids, line, first)
+        latest = _shared_ids(ids)
+        after = [
+            Window(lead.head, lead.counts, lead.total, member_armed, latest(rate.keep))
+            for rate, member_armed in zip(rates, armed, strict=True)
+        ]
+        return list(zip(after, fired, strict=True))
 
     def _start(self, bucket: int) -> datetime:
         return EPOCH + bucket * self.width
@@ -293,13 +301,14 @@ class Rate(_Base):
             start, bucket = end, bucket + 1
 
     def _step_slices(
-        self, rates: Sequence[Rate], states: Sequence[Window], lead: Window, ids: deque[Any], line: Timeline, start: int
+        self, rates: Sequence[Rate], armed: list[bool], lead: Window, ids: deque[Any], line: Timeline, start: int
     ) -> list[list[tuple[int, Fire]]]:
-        """A slice at a time from ``start``, each member firing where the count passes its threshold."""
+        """A slice at a time from ``start``, each member firing where the count passes its threshold (and
+        disarming: ``armed`` changes in place)."""
         times, keep = line.times, ids.maxlen or 0
         fired: list[list[tuple[int, Fire]]] = [[] for _ in rates]
         lowest = min(rate.count for rate in rates)
-        settled = all(state.armed for state in states)  # then only a count past the lowest threshold matters
+        settled = all(armed)  # then only a count past the lowest threshold matters
         while start < len(times):
             bucket = self.bucket(times[start])
             end = bisect_left(times, self._start(bucket + 1), start)
@@ -307,14 +316,14 @@ class Rate(_Base):
                 self._advance(lead, bucket)
             total = lead.total
             if not settled or total + (end - start) > lowest:
-                for index, (rate, state) in enumerate(zip(rates, states, strict=True)):
+                for index, rate in enumerate(rates):
                     if total <= rate.count:
-                        state.armed = True
-                    if state.armed and total + (end - start) > rate.count:
+                        armed[index] = True
+                    if armed[index] and total + (end - start) > rate.count:
                         at = start + max(0, rate.count - total)  # the event that takes the count over ``count``
                         fired[index].append((line.positions[at], rate._fire(total, ids, line, start, at)))
-                        state.armed = False
-                settled = all(state.armed for state in states)
+                        armed[index] = False
+                settled = all(armed)
             lead.counts[bucket % self.buckets] += end - start
             lead.total += end - start
             ids.extend(map(_event_id, line.facts[max(start, end - keep) : end]))
@@ -372,6 +381,20 @@ class Rate(_Base):
         return Window(state.head, list(state.counts), state.total, state.armed, deque(state.ids, maxlen=self.keep))
 
 
+def _shared_ids(ids: deque[Any]) -> Callable[[int], deque[str]]:
+    """The latest ids as stored (text), one deque per length kept, shared by the members keeping as many."""
+    latest = list(map(str, ids))  # once here, not once per member in ``dump``
+    made: dict[int, deque[str]] = {}
+
+    def of(keep: int) -> deque[str]:
+        found = made.get(keep)
+        if found is None:
+            found = made[keep] = deque(latest, maxlen=keep)
+        return found
+
+    return of
+
+
 def _in_step(
     machines: Sequence[Rate | Consecutive],
     states: Sequence[Any],
@@ -384,7 +407,8 @@ def _in_step(
     lead = max(states, key=lambda state: len(state.ids))
     latest = list(lead.ids)
     return all(
-        agree(machine, state, lead) and list(state.ids) == latest[max(0, len(latest) - machine.keep) :]
+        agree(machine, state, lead)
+        and (state.ids is lead.ids or list(state.ids) == latest[max(0, len(latest) - machine.keep) :])
         for machine, state in zip(machines, states, strict=True)
     )
 
@@ -395,7 +419,11 @@ def _windows_in_step(rates: Sequence[Rate], states: Sequence[Any]) -> bool:
 
 
 def _same_window(rate: Rate, state: Window, lead: Window) -> bool:
-    return (state.head, state.total, state.counts) == (lead.head, lead.total, lead.counts)
+    return (
+        state.head == lead.head
+        and state.total == lead.total
+        and (state.counts is lead.counts or state.counts == lead.counts)
+    )
 
 
 def _streaks_in_step(streaks: Sequence[Consecutive], states: Sequence[Any]) -> bool:
