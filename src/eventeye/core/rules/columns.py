@@ -128,7 +128,10 @@ def keys(paths: Sequence[str], key_of: Callable[[Fact], str | None], columns: Co
     if len(paths) > 1:
         return list(map(key_of, columns.facts))
     values = columns.get(paths[0])
-    longest = columns.longest_text(paths[0])
-    if longest is not None and longest <= MAX_KEY_LENGTH:
+    try:
+        distinct = set(values)  # a few (an app, a host) or a few per fact (sessions): check those
+    except TypeError:  # lists or objects among the values
+        distinct = None
+    if distinct is not None and all(type(value) is str and len(value) <= MAX_KEY_LENGTH for value in distinct):
         return values  # text that fits: the key is the value
     return [value if type(value) is str and len(value) <= MAX_KEY_LENGTH else single_key(value) for value in values]

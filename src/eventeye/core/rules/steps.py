@@ -29,19 +29,20 @@ Step = tuple[int, Fact, bool]
 class Timeline:
     """The matching steps of a key in time order, for the kinds that can skip over them."""
 
-    __slots__ = ("positions", "facts", "times", "_max_gap")
+    __slots__ = ("positions", "facts", "times", "_max_gap", "_gap_known")
 
     def __init__(self, positions: list[int], facts: list[Fact], times: list[datetime]) -> None:
         self.positions, self.facts, self.times = positions, facts, times
-        self._max_gap: timedelta | None | bool = False
+        self._max_gap: timedelta | None = None
+        self._gap_known = False
 
     @property
     def max_gap(self) -> timedelta | None:
         """The longest time between two consecutive steps (None for fewer than two); computed once."""
-        if self._max_gap is False:
+        if not self._gap_known:
             times = self.times
-            self._max_gap = max(map(sub, islice(times, 1, None), times), default=None)
-        return self._max_gap  # type: ignore[return-value]
+            self._max_gap, self._gap_known = max(map(sub, islice(times, 1, None), times), default=None), True
+        return self._max_gap
 
 
 class Steps(list[Step]):
