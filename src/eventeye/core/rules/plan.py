@@ -225,12 +225,12 @@ def _append(
             if key is not None:
                 _steps(groups, selector, key).append((positions[row], facts[row], True if when is None else when[row]))
         return
-    for key in distinct:  # a few keys (an app, a host): select each key's rows in C
-        rows = list(compress(range(len(named)), map(eq, named, repeat(key))))
-        matched = repeat(True, len(rows)) if when is None else map(when.__getitem__, rows)
-        _steps(groups, selector, key).extend(
-            zip(map(positions.__getitem__, rows), map(facts.__getitem__, rows), matched, strict=False)
-        )
+    steps = list(zip(positions, facts, repeat(True) if when is None else when, strict=False))
+    if len(distinct) == 1 and None not in named:
+        _steps(groups, selector, distinct.pop()).extend(steps)
+        return
+    for key in distinct:  # a few keys (an app, a host): select each key's steps in C
+        _steps(groups, selector, key).extend(compress(steps, map(eq, named, repeat(key))))
 
 
 def _look_up(groups: Groups, table: Table, positions: list[int], columns: Columns) -> set[Selector]:
