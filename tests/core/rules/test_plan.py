@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,7 +71,8 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
         return {"field": field, "op": op, "min": -1, "max": draw(st.integers(-1, 2)), "negate": negate}
     if op == "exists":
         return {"field": field, "op": op, "negate": negate}
-    pattern = draw(st.sampled_from(["^/admin", "a", "^x+$", "1"]))
+    # Among them: a group reference and a global flag, which the planner cannot combine with the others.
+    pattern = draw(st.sampled_from(["^/admin", "a", "^x+$", "1", r"(a)\1", "(?i)b"]))
     return {"field": field, "op": op, "pattern": pattern, "case_insensitive": fold, "negate": negate}
 
 
@@ -118,6 +120,37 @@ def test_the_planner_gives_each_rule_the_steps_it_would_see_alone(rules: list[Co
             assert (rule.name, key) not in planned
             planned[(rule.name, key)] = list(steps)
     assert planned == reference(rules, batch)
+
+
+PATHS = ["/home", "/admin/users", "/api/v2/items", "/LOGIN", "/x/x", "/Cart", "/nothing"]
+
+
+@pytest.mark.parametrize("paths", [PATHS, ["/home", "/nothing"], ["/Cart"], ["/x/x", "/home"]])
+def test_regular_expressions_on_one_field_screened_together_select_as_each_alone(paths: list[str]) -> None:
+    patterns = ["^/admin", "^/api/v[0-9]", "(?i)^/login", r"(/x)\1", "cart", "nothing$"]
+    rules = [
+        CompiledRule(
+            Rule.model_validate(
+                {
+                    "name": f"r{i}",
+                    "kind": "match",
+                    "when": [{"field": "path", "op": "regex", "pattern": pattern, "case_insensitive": i == 4}],
+                }
+            )
+        )
+        for i, pattern in enumerate(patterns)
+    ]
+    planner = Planner(rules)
+    batch = [fact(float(i), path=path) for i, path in enumerate(paths)]
+    planned = {
+        (rule.name, key): list(steps)
+        for (selector, key), steps in planner.collect(batch).items()
+        for rule in selector.rules
+    }
+    assert planned == reference(rules, batch)
+    # The four that combine share one screen; the reference and the global flag are tested alone.
+    screen = planner.plan("web", "page interaction/pageview").screens["path"]
+    assert {text for text, _ in screen.members} == {"^/admin", "^/api/v[0-9]", "cart", "nothing$"}
 
 
 def timed(batches: list[list[tuple[int, bool]]]) -> list[Steps]:

@@ -10,7 +10,8 @@ remain the reference for every value a fast path does not cover.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from operator import and_, attrgetter, eq
 from typing import Any
@@ -37,16 +38,65 @@ _attributes = attrgetter("attributes")
 _get: Any = dict.get  # mapped over columns: the C method, not one call of a Python function per value
 
 
+PatternKey = tuple[str, int]
+"""A regular expression's text and flags."""
+
+
+class Screen:
+    """Several regular expressions on one field as one: where it finds nothing, none of them can."""
+
+    __slots__ = ("search", "members")
+
+    def __init__(self, search: Callable[[str], Any], members: frozenset[PatternKey]) -> None:
+        self.search, self.members = search, members
+
+
+_REFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")  # group references would point elsewhere once combined
+
+
+def screen_of(patterns: Iterable[re.Pattern[str]]) -> Screen | None:
+    """One expression matching where any of ``patterns`` does, or None for fewer than two that combine."""
+    parts: dict[PatternKey, str] = {}
+    for pattern in patterns:
+        text = pattern.pattern
+        part = f"(?i:{text})" if pattern.flags & re.IGNORECASE else f"(?:{text})"
+        if _REFERENCE.search(text) is None and _compiles(part):  # global inline flags do not compile inside
+            parts[(text, pattern.flags)] = part
+    if len(parts) < 2 or not _compiles(combined := "|".join(parts.values())):
+        return None
+    return Screen(re.compile(combined).search, frozenset(parts))
+
+
+def _compiles(text: str) -> bool:
+    try:
+        re.compile(text)
+    except re.error:
+        return False
+    return True
+
+
 class Columns:
     """The values of field paths over some facts, each path read once."""
 
-    __slots__ = ("facts", "_read", "_attributes", "_longest_text")
+    __slots__ = ("facts", "screens", "_read", "_attributes", "_longest_text", "_screened")
 
-    def __init__(self, facts: Sequence[Fact]) -> None:
+    def __init__(self, facts: Sequence[Fact], screens: dict[str, Screen] | None = None) -> None:
         self.facts = facts
+        self.screens = screens or {}
         self._read: dict[str, Column] = {}
         self._attributes: Column | None = None
         self._longest_text: dict[str, int | None] = {}
+        self._screened: dict[str, bool] = {}
+
+    def may_match(self, path: str, pattern: PatternKey) -> bool:
+        """False when ``path``'s screen holds ``pattern`` and matches none of the (text) values."""
+        screen = self.screens.get(path)
+        if screen is None or pattern not in screen.members:
+            return True
+        found = self._screened.get(path)
+        if found is None:
+            found = self._screened[path] = any(map(screen.search, self.get(path)))
+        return found
 
     def longest_text(self, path: str) -> int | None:
         """The length of the longest value of ``path`` when every value is text, else None."""
@@ -96,13 +146,16 @@ def _positive(condition: Condition) -> ColumnTest:
         return list(map(one, columns.get(path)))
 
     if isinstance(condition, Regex):
-        search = compiled(condition).search
+        pattern = compiled(condition)
+        search, key = pattern.search, (pattern.pattern, pattern.flags)
 
         def regex(columns: Columns, path: str) -> list[bool]:
             longest = columns.longest_text(path)
-            if longest is not None and longest <= MAX_REGEX_INPUT:
-                return list(map(bool, map(search, columns.get(path))))
-            return slow(columns, path)
+            if longest is None or longest > MAX_REGEX_INPUT:
+                return slow(columns, path)
+            if not columns.may_match(path, key):
+                return [False] * len(columns)
+            return list(map(bool, map(search, columns.get(path))))
 
         return regex
     if isinstance(condition, Equals) and type(condition.value) is str and not condition.case_insensitive:

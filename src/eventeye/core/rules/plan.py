@@ -15,6 +15,7 @@ each selector tests whole columns, keying only the facts it keeps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from itertools import compress, groupby, repeat
 from operator import and_, attrgetter, eq, itemgetter
@@ -23,9 +24,9 @@ from typing import Any
 import orjson
 
 from eventeye.core.pipeline.envelope import Fact
-from eventeye.core.rules.base import MISSING, CompiledRule, normal
-from eventeye.core.rules.columns import Columns, column_test, holding, keys
-from eventeye.core.rules.schemas import Equals, In
+from eventeye.core.rules.base import MISSING, CompiledRule, compiled, normal
+from eventeye.core.rules.columns import Columns, column_test, holding, keys, screen_of
+from eventeye.core.rules.schemas import Equals, In, Regex
 from eventeye.core.rules.steps import Steps
 
 Groups = dict[tuple["Selector", str], Steps]
@@ -46,6 +47,7 @@ class Selector:
         "stateful",
         "rules",
         "index",
+        "patterns",
     )
 
     def __init__(self, rule: CompiledRule, signature: bytes) -> None:
@@ -60,6 +62,8 @@ class Selector:
         self.stateful = rule.machine.stateful
         self.rules: list[CompiledRule] = []
         self.index = _index_of(rule) if not self.keeps_misses else None
+        conditions = (*rule.rule.scope, *rule.rule.when)
+        self.patterns = tuple((item.field, compiled(item)) for item in conditions if isinstance(item, Regex))
 
     def applies(self, module: str, type: str) -> bool:
         return self.module in (None, module) and (self.types is None or type in self.types)
@@ -87,10 +91,16 @@ def _signature(rule: CompiledRule) -> bytes:
 class Plan:
     """What to do with a fact of one (module, type): selectors to try, tables to look in."""
 
-    __slots__ = ("tried", "tables")
+    __slots__ = ("tried", "tables", "screens")
 
     def __init__(self, selectors: Sequence[Selector]) -> None:
         self.tried = tuple(selector for selector in selectors if selector.index is None)
+        patterns: dict[str, list[re.Pattern[str]]] = {}
+        for selector in self.tried:
+            for field, pattern in selector.patterns:
+                patterns.setdefault(field, []).append(pattern)
+        screens = {field: screen_of(found) for field, found in patterns.items()}
+        self.screens = {field: screen for field, screen in screens.items() if screen is not None}
         tables: dict[tuple[str, bool], dict[Any, list[Selector]]] = {}
         for selector in selectors:
             if selector.index is not None:
@@ -154,7 +164,8 @@ class Planner:
             plan = self.plan(*kind)
             if not plan.tried and not plan.tables:
                 continue
-            columns = Columns(list(map(facts.__getitem__, positions)) if len(positions) < len(facts) else facts)
+            chosen = list(map(facts.__getitem__, positions)) if len(positions) < len(facts) else facts
+            columns = Columns(chosen, plan.screens)
             for selector in plan.tried:
                 _try(groups, selector, positions, columns)
                 fed[selector] = fed.get(selector, 0) + 1
