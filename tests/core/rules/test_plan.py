@@ -122,6 +122,15 @@ def test_the_planner_gives_each_rule_the_steps_it_would_see_alone(rules: list[Co
     assert planned == reference(rules, batch)
 
 
+def test_a_timeline_holds_the_steps_of_every_type_that_fed_a_key() -> None:
+    rule = CompiledRule(Rule.model_validate({"name": "r", "kind": "rate", "key": ["app"], "count": 2, "window": 60}))
+    batch = [fact(float(i), type=kind, app="a") for i, kind in enumerate(["t1", "t2", "t1", "t3"])]
+    (steps,) = Planner([rule]).collect(batch).values()
+    line = steps.timeline()
+    assert line is not None
+    assert (line.positions, line.facts) == ([0, 1, 2, 3], batch)
+
+
 PATHS = ["/home", "/admin/users", "/api/v2/items", "/LOGIN", "/x/x", "/Cart", "/nothing"]
 
 

@@ -236,11 +236,18 @@ def _append(
             if key is not None:
                 _steps(groups, selector, key).append((positions[row], facts[row], True if when is None else when[row]))
         return
-    steps = list(zip(positions, facts, repeat(True) if when is None else when, strict=False))
-    if len(distinct) == 1 and None not in named:
-        _steps(groups, selector, distinct.pop()).extend(steps)
+    if when is None:  # every step matches: given as columns, the timeline needs no unpacking
+        if len(distinct) == 1 and None not in named:
+            _steps(groups, selector, distinct.pop()).extend_matched(positions, list(facts))
+            return
+        for key in distinct:  # a few keys (an app, a host): select each key's rows in C
+            chosen = list(map(eq, named, repeat(key)))
+            _steps(groups, selector, key).extend_matched(
+                list(compress(positions, chosen)), list(compress(facts, chosen))
+            )
         return
-    for key in distinct:  # a few keys (an app, a host): select each key's steps in C
+    steps = list(zip(positions, facts, when, strict=True))
+    for key in distinct:
         _steps(groups, selector, key).extend(compress(steps, map(eq, named, repeat(key))))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import compress, islice
+from itertools import compress, islice, repeat
 from operator import attrgetter, gt, itemgetter, sub
 from typing import Any
 
@@ -48,17 +48,29 @@ class Timeline:
 class Steps(list[Step]):
     """A key's steps in one batch, shared by the rules that select alike (see ``plan``)."""
 
-    __slots__ = ("_timeline", "_known")
+    __slots__ = ("_timeline", "_known", "_columns")
 
     def __init__(self) -> None:
         super().__init__()
         self._known = False
         self._timeline: Timeline | None = None
+        self._columns: tuple[list[int], list[Fact]] | None = None
+
+    def extend_matched(self, positions: list[int], facts: list[Fact]) -> None:
+        """Add matching steps given as columns (kept for the timeline while they are all there is)."""
+        if not self:
+            self._columns = (positions, facts)
+        self.extend(zip(positions, facts, repeat(True)))
 
     def timeline(self) -> Timeline | None:
         """The matching steps, or None when they are not in time order (computed once)."""
         if not self._known:
-            self._known, self._timeline = True, _timeline(self)
+            columns = self._columns
+            if columns is not None and len(columns[0]) == len(self):  # nothing was added since
+                self._timeline = _in_order(*columns)
+            else:
+                self._timeline = _timeline(self)
+            self._known = True
         return self._timeline
 
 
@@ -68,6 +80,10 @@ def _timeline(steps: Sequence[Step]) -> Timeline | None:
         positions, facts = list(map(_position, steps)), list(map(_fact, steps))
     else:
         positions, facts = list(compress(map(_position, steps), matched)), list(compress(map(_fact, steps), matched))
+    return _in_order(positions, facts)
+
+
+def _in_order(positions: list[int], facts: list[Fact]) -> Timeline | None:
     times = list(map(_occurred_at, facts))
     if any(map(gt, times, islice(times, 1, None))):
         return None
