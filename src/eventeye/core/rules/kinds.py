@@ -238,14 +238,9 @@ class Rate(_Base):
 
     def _run_slices(self, state: Window, line: Timeline) -> list[tuple[int, Fire]]:
         """In time order, a slice's events are counted at once: O(slices) instead of O(events)."""
-        (after, fired), *_ = self._slices([self], [state], line)
-        state.head, state.counts, state.total, state.armed, state.ids = (
-            after.head,
-            after.counts,
-            after.total,
-            after.armed,
-            after.ids,
-        )
+        ((after, fired),) = self._slices([self], [state], line)
+        for name in Window.__slots__:  # ``run`` changes the state it is given
+            setattr(state, name, getattr(after, name))
         return fired
 
     def run_shared(self, machines: Sequence[Machine], states: Sequence[Any], steps: Sequence[Step]) -> Shared:
