@@ -87,7 +87,7 @@ class RuleGroup:
         for rules in self._runs:
             if len(rules) == 1:
                 rule = rules[0]
-                state = _copy(rule, before.get(rule.name))
+                state = rule.machine.copy(_state(rule, before.get(rule.name)))  # ``run`` changes it
                 results = [(state, rule.machine.run(state, steps))]
             else:
                 states = [_state(rule, before.get(rule.name)) for rule in rules]
@@ -126,12 +126,6 @@ def _state(rule: CompiledRule, member: Member | None) -> Any:
     if member is None or member.fingerprint != rule.fingerprint:
         return rule.machine.new()
     return member.state
-
-
-def _copy(rule: CompiledRule, member: Member | None) -> Any:
-    if member is None or member.fingerprint != rule.fingerprint:
-        return rule.machine.new()
-    return rule.machine.copy(member.state)
 
 
 def _due(rule: CompiledRule, member: Member | None) -> datetime | None:

@@ -76,11 +76,7 @@ class Steps(list[Step]):
 
 def _timeline(steps: Sequence[Step]) -> Timeline | None:
     matched = list(map(_matched, steps))
-    if all(matched):
-        positions, facts = list(map(_position, steps)), list(map(_fact, steps))
-    else:
-        positions, facts = list(compress(map(_position, steps), matched)), list(compress(map(_fact, steps), matched))
-    return _in_order(positions, facts)
+    return _in_order(list(compress(map(_position, steps), matched)), list(compress(map(_fact, steps), matched)))
 
 
 def _in_order(positions: list[int], facts: list[Fact]) -> Timeline | None:
