@@ -25,10 +25,11 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from eventeye.core.responses import OrjsonResponse
+from eventeye.core.storage.outage import database_unreachable
 
 logger = logging.getLogger("eventeye.errors")
 
@@ -159,9 +160,7 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
-    ):
+    if database_unreachable(exc):
         logger.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return _render(Unavailable("the database is unavailable; retry shortly", headers={"Retry-After": "1"}))
     return await _on_unhandled(request, exc)

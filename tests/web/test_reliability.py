@@ -16,6 +16,7 @@ from eventeye.config import Settings
 from eventeye.core.storage.tables import inbox
 from eventeye.web.tables import web_events, web_sessions
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, login_headers
+from tests.core.test_database_outage import drop_other_connections
 from tests.fixtures.server import run_server, server_env
 from tests.fixtures.waiting import eventually
 from tests.lifespan import running
@@ -54,6 +55,41 @@ class TestConcurrentIngestion:
         await drained()
         assert await stored_count(engine) == len(accepted)
         assert await session_projection(engine, "shared") == len(accepted)
+
+
+class TestDatabaseOutage:
+    async def test_a_lost_inbox_connection_answers_503_and_loses_nothing_accepted(
+        self,
+        client: httpx.AsyncClient,
+        ingest_headers: dict[str, str],
+        engine: AsyncEngine,
+        database_url: str,
+        backend: str,
+        drained: Callable[[], Awaitable[None]],
+    ) -> None:
+        if backend != "postgresql":
+            pytest.skip("SQLite has no server connections to lose")
+        accepted: set[str] = set()
+        statuses = []
+        for round in range(4):
+            first = await post(client, ingest_headers, pageview(timestamp=f"2021-01-01 09:00:0{round}"))
+            assert first.status_code == 202, first.text
+            accepted |= set(first.json()["ids"])
+            assert await drop_other_connections(database_url) >= 1
+            after = await post(client, ingest_headers, [pageview(), pageview()])
+            statuses.append(after.status_code)
+            if after.status_code == 202:  # the pool saw the connection close first and opened another
+                accepted |= set(after.json()["ids"])
+            else:
+                assert (after.status_code, after.json()["error"]["code"]) == (503, "unavailable"), after.text
+        assert set(statuses) <= {202, 503}
+        again = await post(client, ingest_headers, pageview())
+        assert again.status_code == 202
+        accepted |= set(again.json()["ids"])
+        await drained()
+        async with engine.connect() as conn:
+            stored = {str(row.id) for row in await conn.execute(select(web_events.c.id))}
+        assert stored == accepted
 
 
 class TestBackpressure:

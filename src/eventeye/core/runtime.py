@@ -49,7 +49,12 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
     engine = engine or create_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
     window = settings.login_failure_window.total_seconds()
     secret_key = resolve_secret_key(settings)
-    pipeline = Pipeline(engine, settings)
+    driver = (
+        DriverPool(settings.resolved_database_url, size=settings.database_driver_pool_size)
+        if engine.dialect.name == "postgresql"
+        else None
+    )
+    pipeline = Pipeline(engine, settings, driver=driver)
     alerts = Alerts(engine, settings, secret_key=secret_key)
     rules = RulesEngine(engine, settings, alerts)
     pipeline.add_hook(rules)
@@ -68,7 +73,5 @@ def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> R
         pipeline=pipeline,
         alerts=alerts,
         rules=rules,
-        driver=DriverPool(settings.resolved_database_url, size=settings.database_driver_pool_size)
-        if engine.dialect.name == "postgresql"
-        else None,
+        driver=driver,
     )

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.pipeline.envelope import Envelope
+from eventeye.core.storage.driver import DriverPool
 from eventeye.core.storage.engine import read_transaction, write_transaction
 from eventeye.errors import RateLimited, Unavailable
 
@@ -60,8 +61,17 @@ class Inbox(Protocol):
 class DatabaseInbox:
     """Group-commit writer and ordered reader over the ``inbox`` table."""
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int, max_backlog: int, linger: float = 0.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int,
+        max_backlog: int,
+        linger: float = 0.0,
+        driver: DriverPool | None = None,
+    ) -> None:
         self.engine = engine
+        self.driver = driver
         self.max_batch = max_batch
         self.max_backlog = max_backlog
         self.linger = linger
@@ -109,21 +119,27 @@ class DatabaseInbox:
             item = self._pending.popleft()
             taken.append(item)
             count += len(item[0])
-        rows = [envelope.as_row() for envelopes, _ in taken for envelope in envelopes]
+        envelopes = [envelope for group, _ in taken for envelope in group]
         try:
-            async with write_transaction(self.engine) as conn:
-                await pipeline_repository.append_inbox(conn, rows=rows)
+            await self._append(envelopes)
         except Exception:
-            logger.exception("could not append %d events to the inbox", len(rows))
+            logger.exception("could not append %d events to the inbox", len(envelopes))
             for _, future in taken:
                 if not future.done():
                     future.set_exception(Unavailable("could not store the events; retry"))
             return
-        self.backlog += len(rows)
+        self.backlog += len(envelopes)
         for _, future in taken:
             if not future.done():
                 future.set_result(None)
         self._arrived.set()
+
+    async def _append(self, envelopes: list[Envelope]) -> None:
+        if self.driver is not None:
+            await pipeline_repository.append_inbox_on_driver(self.driver, envelopes)
+            return
+        async with write_transaction(self.engine) as conn:
+            await pipeline_repository.append_inbox(conn, rows=[envelope.as_row() for envelope in envelopes])
 
     async def run_backlog_monitor(self, every: float = 1.0) -> None:
         """Keep ``backlog`` true to the table (other processes drain it too)."""

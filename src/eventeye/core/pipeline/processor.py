@@ -3,7 +3,8 @@ records what was rejected, and runs the store hooks (rules) — one transaction 
 
 A batch is all or nothing: a crash at any point leaves the events in the
 inbox, and handlers write idempotently on the event id, so nothing is lost or
-doubled. A batch that fails for an unexpected reason is retried event by
+doubled. A batch that fails because the database cannot be reached is taken
+again once it answers; one that fails for another reason is retried event by
 event, and an event that fails alone is quarantined in ``errors``.
 """
 
@@ -27,8 +28,13 @@ from eventeye.core.pipeline.envelope import Envelope, Fact, Rejection
 from eventeye.core.pipeline.inbox import InboxSource
 from eventeye.core.pipeline.registry import SchemaRegistry
 from eventeye.core.storage.engine import write_transaction
+from eventeye.core.storage.outage import database_unreachable
+from eventeye.errors import Unavailable
 
 logger = logging.getLogger("eventeye.processor")
+
+OUTAGE_PAUSE = 0.5
+"""Seconds between tries while the database cannot be reached."""
 
 PROCESSED = Counter("eventeye_events_processed_total", "Events processed", ["module", "outcome"])
 BATCH_SECONDS = Histogram(
@@ -127,7 +133,13 @@ class Processor:
                     return 0
                 await self.apply(conn, batch.envelopes)
                 await source.settle(conn, batch)
-        except Exception:
+        except Exception as exc:
+            if database_unreachable(exc) or isinstance(exc, Unavailable):
+                # Nothing is wrong with the events: the same batch is taken again once the database answers.
+                reason = str(exc).split("\n", 1)[0] or type(exc).__name__
+                logger.warning("database unavailable; the batch waits for it: %s", reason)
+                await asyncio.sleep(OUTAGE_PAUSE)
+                return 0
             if limit == 1:
                 await self._quarantine(source)
                 return 1

@@ -13,12 +13,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.core.pipeline.envelope import Envelope, Rejection, new_event_id
 from eventeye.core.storage.dialects import upsert
+from eventeye.core.storage.driver import DriverPool
 from eventeye.core.storage.tables import errors, event_schemas, inbox
 
 
 async def append_inbox(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(inbox.insert(), rows)
+
+
+async def append_inbox_on_driver(driver: DriverPool, envelopes: Sequence[Envelope]) -> None:
+    """PostgreSQL: one autocommitted statement, the rows as one array per column (one round trip)."""
+    if envelopes:
+        columns = zip(*((e.id, e.module, e.type, e.source, e.received_at, e.body) for e in envelopes), strict=True)
+        await driver.execute(_APPEND, *(list(column) for column in columns))
+
+
+# Rows keep the arrays' order, so ``seq`` follows the order the requests came in.
+_APPEND = """
+    INSERT INTO inbox (id, module, type, source, received_at, body)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])
+"""
 
 
 async def claim_inbox(conn: AsyncConnection, *, limit: int) -> list[tuple[int, Envelope]]:

@@ -16,6 +16,7 @@ from eventeye.core.pipeline.envelope import Envelope, Rejection
 from eventeye.core.pipeline.inbox import DatabaseInbox, Inbox, InboxSource
 from eventeye.core.pipeline.processor import Handler, Processor, StoreHook
 from eventeye.core.pipeline.registry import SchemaRegistry
+from eventeye.core.storage.driver import DriverPool
 from eventeye.core.storage.engine import write_transaction
 from eventeye.core.tasks import TaskSpec
 
@@ -23,7 +24,7 @@ from eventeye.core.tasks import TaskSpec
 class Pipeline:
     """Accept -> inbox -> processor -> store hooks; modules plug in handlers and schemas."""
 
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(self, engine: AsyncEngine, settings: Settings, *, driver: DriverPool | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.registry = SchemaRegistry()
@@ -33,6 +34,7 @@ class Pipeline:
             max_batch=settings.inbox_batch_size,
             max_backlog=settings.inbox_max_backlog,
             linger=settings.inbox_max_wait.total_seconds(),
+            driver=driver,
         )
         self.inbox: Inbox = self.table_inbox
         self.source: InboxSource = self.table_inbox

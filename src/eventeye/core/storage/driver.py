@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -32,20 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from eventeye.core.storage.outage import UNREACHABLE
 from eventeye.errors import Unavailable
 
 logger = logging.getLogger("eventeye.errors")
 
-# The database is down, restarting, or full: answered as the engine's own connection failures are.
-UNREACHABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # a connection the server ended while it was idle
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
@@ -105,11 +97,18 @@ class DriverPool:
 
         ``Unavailable`` (503) when the database cannot be reached or takes no more connections.
         """
+        return await self._run("fetchrow", statement.sql, statement.arguments(values))
+
+    async def execute(self, sql: str, *arguments: Any) -> None:
+        """Run SQL with positional parameters (``$1``...) as a transaction of its own; ``Unavailable`` as above."""
+        await self._run("execute", sql, arguments)
+
+    async def _run(self, method: str, sql: str, arguments: Sequence[Any]) -> Any:
         try:
             pool = self._pool or await self._open()
             async with pool.acquire() as connection:
                 try:
-                    return await connection.fetchrow(statement.sql, *statement.arguments(values))
+                    return await getattr(connection, method)(sql, *arguments)
                 except UNREACHABLE:
                     connection.terminate()  # lost or in an unknown state: the pool opens another in its place
                     raise
