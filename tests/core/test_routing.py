@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 
-from eventeye.core.routing import include_flat, install_static_path_index, static_path_index
+from eventeye.core.routing import DirectRoute, include_flat, install_static_path_index, static_path_index
 
 
 def build_app(*routers: APIRouter) -> FastAPI:
@@ -143,3 +144,87 @@ class TestIncludeFlat:
             pytest.skip("this FastAPI copies included routes with their prefix applied")
         with pytest.raises(ValueError, match="prefix"):
             build_app(outer)
+
+
+async def caller(request: Request) -> str:
+    """A dependency that reads the request itself, as the busiest routes' access checks do."""
+    name = request.headers.get("x-caller")
+    if not name:
+        raise HTTPException(401, "who is calling?")
+    return name
+
+
+Caller = Annotated[str, Depends(caller)]
+
+
+class TestDirectRoute:
+    async def test_the_endpoint_gets_its_dependency_and_the_request(self, client_for: ClientFor) -> None:
+        router = APIRouter(route_class=DirectRoute)
+
+        @router.post("/echo", status_code=202)
+        async def echo(who: Caller, request: Request) -> Response:
+            return Response(f"{who}: {(await request.body()).decode()}", status_code=202)
+
+        client = client_for(build_app(router))
+        answered = await client.post("/echo", content=b"hello", headers={"x-caller": "app"})
+        assert (answered.status_code, answered.text) == (202, "app: hello")
+
+    async def test_what_a_dependency_raises_is_answered_as_usual(self, client_for: ClientFor) -> None:
+        router = APIRouter(route_class=DirectRoute)
+        reached: list[str] = []
+
+        @router.get("/guarded")
+        async def guarded(who: Caller) -> Response:
+            reached.append(who)
+            return Response(who)
+
+        answered = await client_for(build_app(router)).get("/guarded")
+        assert (answered.status_code, answered.json(), reached) == (401, {"detail": "who is calling?"}, [])
+
+    def test_the_route_is_documented_like_any_other(self) -> None:
+        router = APIRouter(route_class=DirectRoute)
+
+        @router.get("/documented", tags=["t"], summary="A documented route")
+        async def documented(who: Caller) -> Response:
+            return Response(who)
+
+        operation = build_app(router).openapi()["paths"]["/documented"]["get"]
+        assert (operation["tags"], operation["summary"]) == (["t"], "A documented route")
+
+    async def test_an_endpoint_that_does_not_return_a_response_fails_loudly(self, client_for: ClientFor) -> None:
+        router = APIRouter(route_class=DirectRoute)
+
+        @router.get("/model")
+        async def model(who: Caller) -> dict[str, str]:
+            return {"who": who}
+
+        with pytest.raises(TypeError, match="must return a Response"):
+            await client_for(build_app(router)).get("/model", headers={"x-caller": "app"})
+
+    @pytest.mark.parametrize("shape", ["query parameter", "nested dependency", "sync endpoint", "router dependency"])
+    def test_a_route_that_needs_solving_is_refused_when_declared(self, shape: str) -> None:
+        async def nested(who: Caller) -> str:
+            return who
+
+        async def with_query(who: Caller, limit: int = 10) -> Response:
+            return Response(who)
+
+        async def with_nested(who: Annotated[str, Depends(nested)]) -> Response:
+            return Response(who)
+
+        def sync(who: Caller) -> Response:
+            return Response(who)
+
+        async def plain(request: Request) -> Response:
+            return Response("plain")
+
+        endpoints = {
+            "query parameter": with_query,
+            "nested dependency": with_nested,
+            "sync endpoint": sync,
+            "router dependency": plain,
+        }
+        guarded = [Depends(caller)] if shape == "router dependency" else []
+        router = APIRouter(route_class=DirectRoute, dependencies=guarded)
+        with pytest.raises(TypeError, match="/refused"):
+            router.add_api_route("/refused", endpoints[shape])

@@ -7,14 +7,21 @@ that took over 100 µs of CPU before a module's endpoint at the end of the
 table ran (`docs/benchmarks.md`, ``/search``). So routers are mounted flat, and
 requests for fixed paths (``/search``, ``/secapp/update``, ``/v1/events``) go
 straight to their routes through a dictionary.
+
+The busiest routes are also called without FastAPI's per-request dependency
+solving (:class:`DirectRoute`), which cost them more than their own work.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -104,3 +111,67 @@ def install_static_path_index(app: FastAPI) -> StaticPathIndex:
     index = StaticPathIndex(app.router, app.router.middleware_stack)
     app.router.middleware_stack = index
     return index
+
+
+class DirectRoute(APIRoute):
+    """An ``APIRoute`` whose endpoint is called with its dependencies' results directly.
+
+    For routes whose endpoint takes only the request and dependencies that
+    take only the request (no parameters, body or sub-dependencies for FastAPI
+    to validate) and returns a ``Response``. Such a route is declared,
+    documented and matched as any other; per request it skips FastAPI's
+    dependency solving, which cost the busiest routes more than their own work
+    (``docs/benchmarks.md``). A route that does not have that shape is refused
+    when it is declared. Use it through a router:
+    ``APIRouter(route_class=DirectRoute)``.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = _direct_call(self.dependant, self.path, with_dependencies=True)
+        dependencies = [
+            (_parameter(sub, self.path), _direct_call(sub, self.path)) for sub in self.dependant.dependencies
+        ]
+        request_name = self.dependant.request_param_name
+
+        async def handler(request: Request) -> Response:
+            values = {name: await call(request) for name, call in dependencies}
+            if request_name:
+                values[request_name] = request
+            response = await endpoint(**values)
+            if not isinstance(response, Response):
+                raise TypeError(f"{self.path}: a DirectRoute endpoint must return a Response")
+            return response
+
+        return handler
+
+
+def _direct_call(
+    dependant: Dependant, path: str, *, with_dependencies: bool = False
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """``dependant``'s coroutine function, once it is checked to need nothing solved but the request."""
+    own = (
+        dependant.path_params,
+        dependant.query_params,
+        dependant.header_params,
+        dependant.cookie_params,
+        dependant.body_params,
+    )
+    others = (
+        dependant.websocket_param_name,
+        dependant.http_connection_param_name,
+        dependant.response_param_name,
+        dependant.background_tasks_param_name,
+        dependant.security_scopes_param_name,
+    )
+    call = dependant.call
+    nested = dependant.dependencies and not with_dependencies
+    if any(own) or any(others) or nested or not inspect.iscoroutinefunction(call):
+        raise TypeError(f"{path}: {call!r} takes more than the request, or is not a coroutine function")
+    assert call is not None
+    return call
+
+
+def _parameter(dependant: Dependant, path: str) -> str:
+    if dependant.name is None:  # a route- or router-level dependency: its result has nowhere to go
+        raise TypeError(f"{path}: a DirectRoute takes its dependencies as parameters only")
+    return dependant.name

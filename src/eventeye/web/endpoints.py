@@ -11,6 +11,7 @@ from eventeye.core.auth.dependencies import CREDENTIAL_SECURITY, IngestCaller, R
 from eventeye.core.pagination import decode_cursor, encode_cursor
 from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.responses import OrjsonResponse
+from eventeye.core.routing import DirectRoute
 from eventeye.web import repository as web_repository
 from eventeye.web import service as web_service
 from eventeye.web.schemas import MODULE, Accepted, EventPage, Stats, StatsCount, WebEventIn
@@ -29,12 +30,6 @@ INGEST_BODY = {
 }
 
 
-@router.post(
-    "/events",
-    status_code=202,
-    response_model=Accepted,
-    openapi_extra={**INGEST_BODY, "security": CREDENTIAL_SECURITY},
-)
 async def ingest(request: Request, caller: IngestCaller) -> Response:
     """Accept one event, a JSON array of events, or NDJSON; answers once they are durable."""
     runtime, principal = caller.runtime, caller.principal
@@ -50,6 +45,17 @@ async def ingest(request: Request, caller: IngestCaller) -> Response:
     envelopes = web_service.to_envelopes(items, raw_items, source=principal.name)
     await runtime.pipeline.accept(envelopes)
     return OrjsonResponse({"accepted": len(envelopes), "ids": [str(e.id) for e in envelopes]}, status_code=202)
+
+
+router.add_api_route(
+    "/events",
+    ingest,
+    methods=["POST"],
+    status_code=202,
+    response_model=Accepted,
+    openapi_extra={**INGEST_BODY, "security": CREDENTIAL_SECURITY},
+    route_class_override=DirectRoute,  # the busiest route: no dependency solving per request
+)
 
 
 def _page(events: list[web_repository.WebEvent], limit: int) -> dict[str, Any]:
