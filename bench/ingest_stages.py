@@ -35,6 +35,7 @@ from eventeye.core.pipeline.envelope import new_event_id  # noqa: E402
 from eventeye.core.pipeline.processor import HandlerContext  # noqa: E402
 from eventeye.core.pipeline.service import Pipeline  # noqa: E402
 from eventeye.core.storage import migrations  # noqa: E402
+from eventeye.core.storage.driver import DriverPool  # noqa: E402
 from eventeye.core.storage.engine import create_engine, write_transaction  # noqa: E402
 from eventeye.web import service as web_service  # noqa: E402
 from eventeye.web.handlers import WebHandler  # noqa: E402
@@ -88,8 +89,14 @@ async def one_round(pipeline: Pipeline, raw: bytes, count: int) -> dict[str, flo
     checked = clock.sync("check_items", lambda: web_service.check_items(items, source="bench", max_items=count))
     envelopes = clock.sync("to_envelopes", lambda: web_service.to_envelopes(checked, items, source="bench"))
     clock.sync("  of which new_event_id", lambda: [new_event_id() for _ in range(count)])
-    async with write_transaction(engine) as conn:
-        await clock.run("inbox append", pipeline_repository.append_inbox(conn, rows=[e.as_row() for e in envelopes]))
+    if pipeline.table_inbox.driver is not None:  # PostgreSQL: as the inbox writer appends
+        await clock.run(
+            "inbox append", pipeline_repository.append_inbox_on_driver(pipeline.table_inbox.driver, envelopes)
+        )
+    else:
+        async with write_transaction(engine) as conn:
+            rows = [e.as_row() for e in envelopes]
+            await clock.run("inbox append", pipeline_repository.append_inbox(conn, rows=rows))
     ctx = HandlerContext(settings=pipeline.settings, registry=pipeline.registry, now=datetime.now(UTC))
     async with write_transaction(engine) as conn:
         claimed = await clock.run("claim inbox", pipeline_repository.claim_inbox(conn, limit=count))
@@ -101,14 +108,17 @@ async def one_round(pipeline: Pipeline, raw: bytes, count: int) -> dict[str, flo
 
 async def measure(url: str, count: int) -> dict[str, float]:
     engine = create_engine(url)
+    driver = DriverPool(url, size=1) if engine.dialect.name == "postgresql" else None
     try:
         await migrations.upgrade(engine)
         settings = Settings(database_url=url, secret_key="benchmark-secret-key-" + "x" * 32)
-        pipeline = Pipeline(engine, settings)
+        pipeline = Pipeline(engine, settings, driver=driver)
         for type, schema in BUILTIN_SCHEMAS.items():
             pipeline.add_event_type(MODULE, type, schema)
         rounds = [await one_round(pipeline, body(count), count) for _ in range(ROUNDS + 1)][1:]
     finally:
+        if driver is not None:
+            await driver.close()
         await engine.dispose()
     return {step: statistics.median(r[step] for r in rounds) for step in rounds[0]}
 

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.app import create_app
 from eventeye.config import Settings
+from eventeye.web.tables import web_sessions
 from tests.fixtures.waiting import eventually
 from tests.lifespan import running
 from tests.web.conftest import SESSION, pageview, post, stored_count
@@ -189,3 +191,31 @@ class TestUnknownTypes:
                 return [e["kind"] for e in await errors_of(client, headers)]
 
             assert await eventually(kinds, bool) == ["unknown_type"]
+
+
+class TestSessionProjection:
+    async def test_a_session_keeps_its_first_and_last_instant_and_its_count(
+        self,
+        client: httpx.AsyncClient,
+        ingest_headers: dict[str, str],
+        drained: Callable[[], Awaitable[None]],
+        engine: AsyncEngine,
+    ) -> None:
+        batches = [
+            ["2021-01-01 09:15:00", "2021-01-01 09:10:00"],
+            ["2021-01-01 09:20:00", "2021-01-01 09:05:00", "2021-01-01 09:12:00"],
+        ]
+        for stamps in batches:
+            assert (await post(client, ingest_headers, [pageview(timestamp=t) for t in stamps])).status_code == 202
+            await drained()
+        other = pageview(session_id="another", timestamp="2021-01-01 08:00:00")
+        assert (await post(client, ingest_headers, other)).status_code == 202
+        await drained()
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(web_sessions).order_by(web_sessions.c.session_id))
+            sessions = {row.session_id: (row.first_seen, row.last_seen, row.event_count) for row in rows}
+        at = datetime(2021, 1, 1, tzinfo=UTC)
+        assert sessions == {
+            SESSION: (at.replace(hour=9, minute=5), at.replace(hour=9, minute=20), 5),
+            "another": (at.replace(hour=8), at.replace(hour=8), 1),
+        }

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.core.storage.dialects import built_once, insert_many_ignore_returning, upsert
+from eventeye.core.storage.driver import in_transaction
 from eventeye.web.tables import web_events, web_sessions
 
 Order = Literal["asc", "desc"]
@@ -55,12 +57,23 @@ def _event(row: Any) -> WebEvent:
 
 async def insert_events(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert events, skipping ids already stored; returns the ids that were new."""
-    return await insert_many_ignore_returning(conn, web_events, rows)
+    if not rows or conn.dialect.name != "postgresql":
+        return await insert_many_ignore_returning(conn, web_events, rows)
+    columns = [[row[name] for row in rows] for name in _EVENT_COLUMNS]
+    columns[-1] = [orjson.dumps(data).decode() for data in columns[-1]]
+    inserted = await (await in_transaction(conn)).fetchval(_INSERT_EVENTS, *columns)
+    return {uuid.UUID(int=key.int) for key in inserted or ()}
 
 
 async def upsert_sessions(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> None:
     """Fold (session_id, first_seen, last_seen, event_count) rows into the sessions projection."""
     if not rows:
+        return
+    # Sorted so that concurrent workers lock sessions in the same order.
+    rows = sorted(rows, key=lambda row: row["session_id"])
+    if conn.dialect.name == "postgresql":
+        columns = [[row[name] for row in rows] for name in _SESSION_COLUMNS]
+        await (await in_transaction(conn)).execute(_UPSERT_SESSIONS, *columns)
         return
     current = web_sessions.c
     statement = built_once(
@@ -77,8 +90,34 @@ async def upsert_sessions(conn: AsyncConnection, *, rows: list[dict[str, Any]]) 
             },
         ),
     )
-    # Sorted so that concurrent workers lock sessions in the same order.
-    await conn.execute(statement, sorted(rows, key=lambda row: row["session_id"]))
+    await conn.execute(statement, rows)
+
+
+# PostgreSQL: one statement text whatever the number of rows (prepared once), each column one array,
+# run on the batch's connection through the driver (SQLAlchemy's per-row parameter work, and a new
+# statement for every batch size, cost more than the writes).
+_EVENT_COLUMNS = ("id", "session_id", "category", "name", "occurred_at", "received_at", "app", "known_type", "data")
+_INSERT_EVENTS = """
+    WITH inserted AS (
+        INSERT INTO web_events (id, session_id, category, name, occurred_at, received_at, app, known_type, data)
+        SELECT * FROM unnest(
+            $1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[],
+            $8::boolean[], $9::jsonb[]
+        )
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    )
+    SELECT array_agg(id) FROM inserted
+"""
+_SESSION_COLUMNS = ("session_id", "first_seen", "last_seen", "event_count")
+_UPSERT_SESSIONS = """
+    INSERT INTO web_sessions (session_id, first_seen, last_seen, event_count)
+    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::integer[])
+    ON CONFLICT (session_id) DO UPDATE SET
+        first_seen = least(web_sessions.first_seen, excluded.first_seen),
+        last_seen = greatest(web_sessions.last_seen, excluded.last_seen),
+        event_count = web_sessions.event_count + excluded.event_count
+"""
 
 
 def _conditions(where: EventFilter) -> list[ColumnElement[bool]]:
