@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from eventeye.core.storage.dialects import built_once, insert_many_ignore_returning, upsert
-from eventeye.core.storage.driver import in_transaction
-from eventeye.web.tables import web_events, web_sessions
+from eventeye.core.storage.driver import in_transaction, sqlite_driver
+from eventeye.core.storage.types import sqlite_instant
+from eventeye.web.tables import web_events
 
 Order = Literal["asc", "desc"]
 
@@ -57,8 +57,10 @@ def _event(row: Any) -> WebEvent:
 
 async def insert_events(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert events, skipping ids already stored; returns the ids that were new."""
-    if not rows or conn.dialect.name != "postgresql":
-        return await insert_many_ignore_returning(conn, web_events, rows)
+    if not rows:
+        return set()
+    if conn.dialect.name != "postgresql":
+        return await _insert_events_sqlite(conn, rows)
     columns = [[row[name] for row in rows] for name in _EVENT_COLUMNS]
     columns[-1] = [orjson.dumps(data).decode() for data in columns[-1]]
     inserted = await (await in_transaction(conn)).fetchval(_INSERT_EVENTS, *columns)
@@ -75,22 +77,39 @@ async def upsert_sessions(conn: AsyncConnection, *, rows: list[dict[str, Any]]) 
         columns = [[row[name] for row in rows] for name in _SESSION_COLUMNS]
         await (await in_transaction(conn)).execute(_UPSERT_SESSIONS, *columns)
         return
-    current = web_sessions.c
-    statement = built_once(
-        conn,
-        "web.upsert_sessions",
-        lambda: upsert(
-            conn,
-            web_sessions,
-            conflict=["session_id"],
-            update=lambda new: {
-                "first_seen": case((new.first_seen < current.first_seen, new.first_seen), else_=current.first_seen),
-                "last_seen": case((new.last_seen > current.last_seen, new.last_seen), else_=current.last_seen),
-                "event_count": current.event_count + new.event_count,
-            },
-        ),
-    )
-    await conn.execute(statement, rows)
+    values = [
+        (row["session_id"], sqlite_instant(row["first_seen"]), sqlite_instant(row["last_seen"]), row["event_count"])
+        for row in rows
+    ]
+    await sqlite_driver(conn).executemany(_UPSERT_SESSIONS_SQLITE, values)
+
+
+async def _insert_events_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    # The batch holds SQLite's write lock, so the ids found here stay the stored ones until it ends.
+    driver = sqlite_driver(conn)
+    keys = [row["id"].hex for row in rows]
+    stored: set[str] = set()
+    for start in range(0, len(keys), _SQLITE_IDS_PER_QUERY):
+        chunk = keys[start : start + _SQLITE_IDS_PER_QUERY]
+        found = await driver.execute_fetchall(_STORED_IDS_SQLITE.format(",".join("?" * len(chunk))), chunk)
+        stored.update(key for (key,) in found)
+    new = [(key, row) for key, row in zip(keys, rows, strict=True) if key not in stored]
+    values = [
+        (
+            key,
+            row["session_id"],
+            row["category"],
+            row["name"],
+            sqlite_instant(row["occurred_at"]),
+            sqlite_instant(row["received_at"]),
+            row["app"],
+            row["known_type"],
+            orjson.dumps(row["data"]).decode(),
+        )
+        for key, row in new
+    ]
+    await driver.executemany(_INSERT_EVENTS_SQLITE, values)
+    return {row["id"] for _, row in new}
 
 
 # PostgreSQL: one statement text whatever the number of rows (prepared once), each column one array,
@@ -108,6 +127,21 @@ _INSERT_EVENTS = """
         RETURNING id
     )
     SELECT array_agg(id) FROM inserted
+"""
+# SQLite: on its driver too (SQLAlchemy's processing of every value of every row cost more than the
+# writes), values in the forms SQLAlchemy stores (``sqlite_instant``, UUIDs as hex, JSON as text).
+_SQLITE_IDS_PER_QUERY = 500
+_STORED_IDS_SQLITE = "SELECT id FROM web_events WHERE id IN ({})"
+_INSERT_EVENTS_SQLITE = """
+    INSERT INTO web_events (id, session_id, category, name, occurred_at, received_at, app, known_type, data)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_UPSERT_SESSIONS_SQLITE = """
+    INSERT INTO web_sessions (session_id, first_seen, last_seen, event_count) VALUES (?, ?, ?, ?)
+    ON CONFLICT (session_id) DO UPDATE SET
+        first_seen = min(web_sessions.first_seen, excluded.first_seen),
+        last_seen = max(web_sessions.last_seen, excluded.last_seen),
+        event_count = web_sessions.event_count + excluded.event_count
 """
 _SESSION_COLUMNS = ("session_id", "first_seen", "last_seen", "event_count")
 _UPSERT_SESSIONS = """

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventeye.core.pipeline.envelope import Envelope, Rejection, new_event_id
 from eventeye.core.storage.dialects import upsert
-from eventeye.core.storage.driver import DriverPool, in_transaction
+from eventeye.core.storage.driver import DriverPool, in_transaction, sqlite_driver
 from eventeye.core.storage.tables import errors, event_schemas, inbox
+from eventeye.core.storage.types import from_sqlite_instant
 
 
 async def append_inbox(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> None:
@@ -48,20 +49,20 @@ async def claim_inbox(conn: AsyncConnection, *, limit: int) -> list[tuple[int, E
             )
             for seq, key, module, kind, source, at, body in records
         ]
-    rows = await conn.execute(select(inbox).order_by(inbox.c.seq).limit(limit))
+    rows = await sqlite_driver(conn).execute_fetchall(_CLAIM_SQLITE, (limit,))
     return [
         (
-            row.seq,
+            seq,
             Envelope(
-                id=row.id,
-                module=row.module,
-                type=row.type,
-                source=row.source,
-                received_at=row.received_at,
-                body=bytes(row.body),
+                id=uuid.UUID(key),
+                module=module,
+                type=kind,
+                source=source,
+                received_at=from_sqlite_instant(at),
+                body=bytes(body),
             ),
         )
-        for row in rows
+        for seq, key, module, kind, source, at, body in rows
     ]
 
 
@@ -82,6 +83,8 @@ _CLAIM = """
     ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 _DELETE = "DELETE FROM inbox WHERE seq = ANY($1::bigint[])"
+# SQLite: on its driver too (SQLAlchemy's result processing of every UUID and instant cost more than the read).
+_CLAIM_SQLITE = "SELECT seq, id, module, type, source, received_at, body FROM inbox ORDER BY seq LIMIT ?"
 
 
 async def inbox_backlog(conn: AsyncConnection) -> int:

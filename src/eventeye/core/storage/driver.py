@@ -15,8 +15,8 @@ never inside a transaction nor changed by a statement, so they go back to
 the pool without a reset (asyncpg's default reset is one more round trip).
 
 Statements that run once per processed batch, inside its transaction, run on
-the same connection's driver (``in_transaction``): the same saving, without
-leaving the transaction.
+the same connection's driver (``in_transaction``; on SQLite,
+``sqlite_driver``): the same saving, without leaving the transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import aiosqlite
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import make_url
@@ -72,6 +73,19 @@ async def in_transaction(conn: AsyncConnection) -> asyncpg.Connection:
     if conn.in_transaction() and adapted._transaction is None:
         await adapted._start_transaction()
     return adapted.driver_connection
+
+
+def sqlite_driver(conn: AsyncConnection) -> aiosqlite.Connection:
+    """The aiosqlite connection under a started SQLite ``conn``: what runs on it is part of its transaction.
+
+    Values go in as SQLite stores them through SQLAlchemy (``types.sqlite_instant``,
+    UUIDs as 32 hex digits, JSON as text) and come back the same way.
+    """
+    sync = conn.sync_connection
+    assert sync is not None, "a started connection"
+    adapted: Any = sync.connection.dbapi_connection
+    driver: aiosqlite.Connection = adapted.driver_connection
+    return driver
 
 
 async def _no_reset(connection: asyncpg.Connection) -> None:
