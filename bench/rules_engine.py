@@ -42,7 +42,7 @@ from eventeye.core.storage.engine import create_engine, write_transaction  # noq
 from eventeye.process import tune_collector  # noqa: E402
 from rules_cost import CONFIGURATIONS, events  # noqa: E402
 
-BATCH = int(Settings.model_fields["processor_batch_size"].default)  # as the processor takes them
+BATCH = 2000  # as the processor takes them on PostgreSQL
 
 
 def facts(total: int) -> list[Fact]:

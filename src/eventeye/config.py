@@ -95,7 +95,12 @@ class Settings(BaseSettings):
     inbox_batch_size: int = Field(default=2000, ge=1)
     inbox_max_wait: Duration = timedelta(0)
     inbox_max_backlog: int = Field(default=200_000, ge=1)
-    processor_batch_size: int = Field(default=2000, ge=1)
+    processor_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most events the processor takes in one transaction (default: 2000 on PostgreSQL, "
+        "1000 on SQLite, where a batch holds the file's one write lock and ingestion waits for it)",
+    )
     processor_linger: Duration = timedelta(milliseconds=20)
     processor_idle_wait: Duration = timedelta(milliseconds=20)
     clock_skew: Duration = timedelta(minutes=5)
@@ -250,6 +255,13 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_processor_batch_size(self) -> int:
+        """The processor's batch size, defaulting by database (measured in ``docs/benchmarks.md``)."""
+        if self.processor_batch_size is not None:
+            return self.processor_batch_size
+        return 1000 if self.is_embedded else 2000
 
     def module_enabled(self, name: str) -> bool:
         return name in self.modules

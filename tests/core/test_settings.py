@@ -93,6 +93,23 @@ class TestEnvironmentParsing:
         assert settings.resolved_database_url == expected
         assert settings.is_embedded is expected.startswith("sqlite")
 
+    @pytest.mark.parametrize(
+        ("url", "given", "expected"),
+        [
+            ("sqlite:////var/lib/ee.db", None, 1000),  # a batch holds the file's one write lock: smaller
+            ("postgresql://u@db/ee", None, 2000),
+            ("sqlite:////var/lib/ee.db", "5000", 5000),
+            ("postgresql://u@db/ee", "300", 300),
+        ],
+    )
+    def test_the_processor_batch_size_defaults_by_database(
+        self, monkeypatch: pytest.MonkeyPatch, url: str, given: str | None, expected: int
+    ) -> None:
+        monkeypatch.setenv("EVENTEYE_DATABASE_URL", url)
+        if given is not None:
+            monkeypatch.setenv("EVENTEYE_PROCESSOR_BATCH_SIZE", given)
+        assert Settings().resolved_processor_batch_size == expected
+
 
 class TestConfigFile:
     def test_eventeye_config_file_points_at_the_toml_file(

@@ -31,7 +31,7 @@ def register(registry: ModuleRegistry) -> None:
         parse=parse_record,
         partitions=settings.vehicles_topic_partitions,
         dead_letter_topic=settings.kafka_dead_letter_topic,
-        max_records=settings.processor_batch_size,
+        max_records=settings.resolved_processor_batch_size,
     )
     runtime.pipeline.add_source(MODULE, source)
     if "api" in registry.roles:

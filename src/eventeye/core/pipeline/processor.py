@@ -123,7 +123,7 @@ class Processor:
 
     async def _step(self, source: InboxSource) -> int:
         key = id(source)
-        limit = 1 if self._isolate.get(key) else self.settings.processor_batch_size
+        limit = 1 if self._isolate.get(key) else self.settings.resolved_processor_batch_size
         started = time.perf_counter()
         try:
             async with write_transaction(self.engine) as conn:
