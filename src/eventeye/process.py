@@ -79,7 +79,5 @@ async def running(
         await supervisor.stop()
         for hook in reversed(registry.on_stop):
             await hook(runtime)
-        if engine is None:
-            await runtime.close()
-        else:
-            await runtime.api_keys.drain()
+        # A given engine is shared (tests): it outlives this process's runtime, its driver pool does not.
+        await runtime.close(dispose_engine=engine is None)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import bindparam, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from eventeye.core.storage.driver import DriverPool, DriverStatement
+from eventeye.config import Settings
+from eventeye.core.storage.driver import DRIVER_APPLICATION_NAME, DriverPool, DriverStatement
 from eventeye.errors import Unavailable
+from eventeye.process import running
 
 
 @pytest.fixture
@@ -50,7 +52,7 @@ async def test_lost_connections_answer_unavailable_then_recover(driver: DriverPo
         await conn.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'eventeye'"
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'eventeye%'"
             )
         )
     outcomes = []
@@ -60,3 +62,24 @@ async def test_lost_connections_answer_unavailable_then_recover(driver: DriverPo
         except Unavailable:
             outcomes.append(False)
     assert outcomes[-1] is True
+
+
+async def test_a_process_on_a_shared_engine_closes_its_driver_pool_when_it_stops(
+    make_settings: Callable[..., Settings], engine: AsyncEngine, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("statements run on the driver on PostgreSQL only")
+
+    async def connections() -> int:
+        async with engine.connect() as conn:
+            query = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = :name"
+            )
+            return int((await conn.execute(query, {"name": DRIVER_APPLICATION_NAME})).scalar_one())
+
+    assert await connections() == 0
+    async with running(make_settings(), {"api"}, engine=engine, modules=[]) as registry:
+        assert registry.runtime.driver is not None
+        await registry.runtime.driver.execute("SELECT 1")
+        assert await connections() == 1
+    assert await connections() == 0  # and the shared engine still answers

@@ -122,8 +122,9 @@ class DirectRoute(APIRoute):
     documented and matched as any other; per request it skips FastAPI's
     dependency solving, which cost the busiest routes more than their own work
     (``docs/benchmarks.md``). A route that does not have that shape is refused
-    when it is declared. Use it through a router:
-    ``APIRouter(route_class=DirectRoute)``.
+    when it is declared, and ``app.dependency_overrides`` does not reach it.
+    Use it for a router (``APIRouter(route_class=DirectRoute)``) or a route
+    (``add_api_route(..., route_class_override=DirectRoute)``).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

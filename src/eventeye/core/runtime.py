@@ -37,11 +37,13 @@ class Runtime:
     extensions: dict[str, Any] = field(default_factory=dict)
     """Per-module state, keyed by module name."""
 
-    async def close(self) -> None:
+    async def close(self, *, dispose_engine: bool = True) -> None:
+        """Release what the process holds; ``dispose_engine=False`` when the engine was given (it is shared)."""
         await self.api_keys.drain()
         if self.driver is not None:
             await self.driver.close()
-        await self.engine.dispose()
+        if dispose_engine:
+            await self.engine.dispose()
 
 
 def build_runtime(settings: Settings, *, engine: AsyncEngine | None = None) -> Runtime:
