@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from eventeye.core.storage.bulk import SEPARATOR, insert_columns_ignore
+from eventeye.core.storage.bulk import insert_columns_ignore
 from eventeye.core.storage.engine import write_transaction
 from eventeye.core.storage.types import UTCDateTime
 
@@ -24,6 +24,7 @@ things = Table(
     Column("at", UTCDateTime, nullable=False),
 )
 AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SEPARATOR = "\x1f"  # a control character that text columns may hold too
 
 
 @pytest.fixture

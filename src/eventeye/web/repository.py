@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from eventeye.core.storage.bulk import insert_columns_ignore
 from eventeye.core.storage.driver import in_transaction, sqlite_driver
 from eventeye.core.storage.types import sqlite_instant
 from eventeye.web.tables import web_events
@@ -57,14 +57,7 @@ def _event(row: Any) -> WebEvent:
 
 async def insert_events(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert events, skipping ids already stored; returns the ids that were new."""
-    if not rows:
-        return set()
-    if conn.dialect.name != "postgresql":
-        return await _insert_events_sqlite(conn, rows)
-    columns = [[row[name] for row in rows] for name in _EVENT_COLUMNS]
-    columns[-1] = [orjson.dumps(data).decode() for data in columns[-1]]
-    inserted = await (await in_transaction(conn)).fetchval(_INSERT_EVENTS, *columns)
-    return {uuid.UUID(int=key.int) for key in inserted or ()}
+    return await insert_columns_ignore(conn, web_events, {name: [row[name] for row in rows] for name in _EVENT_COLUMNS})
 
 
 async def upsert_sessions(conn: AsyncConnection, *, rows: list[dict[str, Any]]) -> None:
@@ -84,65 +77,11 @@ async def upsert_sessions(conn: AsyncConnection, *, rows: list[dict[str, Any]]) 
     await sqlite_driver(conn).executemany(_UPSERT_SESSIONS_SQLITE, values)
 
 
-async def _insert_events_sqlite(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
-    # The batch holds SQLite's write lock, so the ids found here stay the stored ones until it ends.
-    driver = sqlite_driver(conn)
-    keys = [row["id"].hex for row in rows]
-    stored: set[str] = set()
-    for start in range(0, len(keys), _SQLITE_IDS_PER_QUERY):
-        chunk = keys[start : start + _SQLITE_IDS_PER_QUERY]
-        found = await driver.execute_fetchall(_STORED_IDS_SQLITE.format(",".join("?" * len(chunk))), chunk)
-        stored.update(key for (key,) in found)
-    new = [(key, row) for key, row in zip(keys, rows, strict=True) if key not in stored]
-    values = [
-        (
-            key,
-            row["session_id"],
-            row["category"],
-            row["name"],
-            sqlite_instant(row["occurred_at"]),
-            sqlite_instant(row["received_at"]),
-            row["app"],
-            row["known_type"],
-            orjson.dumps(row["data"]).decode(),
-        )
-        for key, row in new
-    ]
-    await driver.executemany(_INSERT_EVENTS_SQLITE, values)
-    return {row["id"] for _, row in new}
-
-
-# PostgreSQL: one statement text whatever the number of rows (prepared once), each column one array,
-# run on the batch's connection through the driver (SQLAlchemy's per-row parameter work, and a new
-# statement for every batch size, cost more than the writes).
 _EVENT_COLUMNS = ("id", "session_id", "category", "name", "occurred_at", "received_at", "app", "known_type", "data")
-_INSERT_EVENTS = """
-    WITH inserted AS (
-        INSERT INTO web_events (id, session_id, category, name, occurred_at, received_at, app, known_type, data)
-        SELECT * FROM unnest(
-            $1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[],
-            $8::boolean[], $9::jsonb[]
-        )
-        ON CONFLICT (id) DO NOTHING
-        RETURNING id
-    )
-    SELECT array_agg(id) FROM inserted
-"""
-# SQLite: on its driver too (SQLAlchemy's processing of every value of every row cost more than the
-# writes), values in the forms SQLAlchemy stores (``sqlite_instant``, UUIDs as hex, JSON as text).
-_SQLITE_IDS_PER_QUERY = 500
-_STORED_IDS_SQLITE = "SELECT id FROM web_events WHERE id IN ({})"
-_INSERT_EVENTS_SQLITE = """
-    INSERT INTO web_events (id, session_id, category, name, occurred_at, received_at, app, known_type, data)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_UPSERT_SESSIONS_SQLITE = """
-    INSERT INTO web_sessions (session_id, first_seen, last_seen, event_count) VALUES (?, ?, ?, ?)
-    ON CONFLICT (session_id) DO UPDATE SET
-        first_seen = min(web_sessions.first_seen, excluded.first_seen),
-        last_seen = max(web_sessions.last_seen, excluded.last_seen),
-        event_count = web_sessions.event_count + excluded.event_count
-"""
+
+# The sessions projection, on the batch's connection through the driver (SQLAlchemy's per-row work cost
+# more than the write). PostgreSQL: each column one array, one statement text whatever the batch size;
+# SQLite: values in the forms SQLAlchemy stores.
 _SESSION_COLUMNS = ("session_id", "first_seen", "last_seen", "event_count")
 _UPSERT_SESSIONS = """
     INSERT INTO web_sessions (session_id, first_seen, last_seen, event_count)
@@ -150,6 +89,13 @@ _UPSERT_SESSIONS = """
     ON CONFLICT (session_id) DO UPDATE SET
         first_seen = least(web_sessions.first_seen, excluded.first_seen),
         last_seen = greatest(web_sessions.last_seen, excluded.last_seen),
+        event_count = web_sessions.event_count + excluded.event_count
+"""
+_UPSERT_SESSIONS_SQLITE = """
+    INSERT INTO web_sessions (session_id, first_seen, last_seen, event_count) VALUES (?, ?, ?, ?)
+    ON CONFLICT (session_id) DO UPDATE SET
+        first_seen = min(web_sessions.first_seen, excluded.first_seen),
+        last_seen = max(web_sessions.last_seen, excluded.last_seen),
         event_count = web_sessions.event_count + excluded.event_count
 """
 
