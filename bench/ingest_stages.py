@@ -7,7 +7,8 @@ pageview events at a time, and reports CPU microseconds per event (process
 time, so the numbers hold on a busy machine; the database's own work is
 included for SQLite, which runs in process, and excluded for PostgreSQL):
 accept = parse + check + envelopes + inbox append; process = claim + web
-handler (validate, insert events, upsert sessions) + delete from the inbox.
+handler (validate, insert events, upsert sessions) + settling the inbox (deleting
+the batch, or on SQLite recording the progress and deleting after the commit).
 Median of 5 rounds, after one warm-up round.
 """
 
@@ -30,7 +31,6 @@ import orjson
 sys.path.insert(0, str(Path(__file__).parent))
 
 from eventeye.config import Settings  # noqa: E402
-from eventeye.core.pipeline import repository as pipeline_repository  # noqa: E402
 from eventeye.core.pipeline.envelope import new_event_id  # noqa: E402
 from eventeye.core.pipeline.processor import HandlerContext  # noqa: E402
 from eventeye.core.pipeline.service import Pipeline  # noqa: E402
@@ -89,20 +89,16 @@ async def one_round(pipeline: Pipeline, raw: bytes, count: int) -> dict[str, flo
     checked = clock.sync("check_items", lambda: web_service.check_items(items, source="bench", max_items=count))
     envelopes = clock.sync("to_envelopes", lambda: web_service.to_envelopes(checked, items, source="bench"))
     clock.sync("  of which new_event_id", lambda: [new_event_id() for _ in range(count)])
-    if pipeline.table_inbox.driver is not None:  # PostgreSQL: as the inbox writer appends
-        await clock.run(
-            "inbox append", pipeline_repository.append_inbox_on_driver(pipeline.table_inbox.driver, envelopes)
-        )
-    else:
-        async with write_transaction(engine) as conn:
-            rows = [e.as_row() for e in envelopes]
-            await clock.run("inbox append", pipeline_repository.append_inbox(conn, rows=rows))
+    inbox = pipeline.table_inbox  # the inbox table, or on SQLite the inbox file
+    await clock.run("inbox append", inbox.append(envelopes))
     ctx = HandlerContext(settings=pipeline.settings, registry=pipeline.registry, now=datetime.now(UTC))
     async with write_transaction(engine) as conn:
-        claimed = await clock.run("claim inbox", pipeline_repository.claim_inbox(conn, limit=count))
-        batch = [envelope for _, envelope in claimed]
-        await clock.run("web handler", WebHandler().handle(conn, batch, ctx))
-        await clock.run("delete from inbox", pipeline_repository.delete_inbox(conn, seqs=[s for s, _ in claimed]))
+        batch = await clock.run("claim inbox", inbox.fetch(conn, count))
+        assert batch is not None
+        assert len(batch.envelopes) == count
+        await clock.run("web handler", WebHandler().handle(conn, batch.envelopes, ctx))
+        await clock.run("settle inbox", inbox.settle(conn, batch))
+    await clock.run("after commit", inbox.committed(batch))
     return {step: seconds * 1e6 / count for step, seconds in clock.steps.items()}
 
 
@@ -115,8 +111,12 @@ async def measure(url: str, count: int) -> dict[str, float]:
         pipeline = Pipeline(engine, settings, driver=driver)
         for type, schema in BUILTIN_SCHEMAS.items():
             pipeline.add_event_type(MODULE, type, schema)
+        writer = asyncio.create_task(pipeline.table_inbox.run_writer())
+        await asyncio.sleep(0)
         rounds = [await one_round(pipeline, body(count), count) for _ in range(ROUNDS + 1)][1:]
+        writer.cancel()
     finally:
+        await pipeline.close()
         if driver is not None:
             await driver.close()
         await engine.dispose()
@@ -125,7 +125,7 @@ async def measure(url: str, count: int) -> dict[str, float]:
 
 def report(kind: str, steps: dict[str, float]) -> None:
     accept = sum(steps[s] for s in ("parse_body", "check_items", "to_envelopes", "inbox append"))
-    process = sum(steps[s] for s in ("claim inbox", "web handler", "delete from inbox"))
+    process = sum(steps[s] for s in ("claim inbox", "web handler", "settle inbox", "after commit"))
     print(f"== {kind}: CPU microseconds per event (median of {ROUNDS} rounds)")
     for step, micros in steps.items():
         print(f"  {step:26s} {micros:7.1f}")

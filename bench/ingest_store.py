@@ -14,9 +14,10 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -38,16 +39,36 @@ class Database:
     path: str = ""  # the SQLite file
 
     def counts(self, *tables: str) -> list[int]:
-        """Row counts, read on a connection of our own (the server is not involved)."""
+        """Row counts, read on a connection of our own (the server is not involved).
+
+        On SQLite, ``inbox`` counts the inbox file beside the database as well as the table.
+        """
         statement = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in tables)
         if self.kind == "sqlite":
-            with sqlite3.connect(self.path, timeout=30) as conn:
-                return list(conn.execute(statement).fetchone())
+            with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+                counts = list(conn.execute(statement).fetchone())
+            if "inbox" in tables:
+                counts[tables.index("inbox")] += self._inbox_file_rows()
+            return counts
         with psycopg2.connect(self.url) as conn, conn.cursor() as cursor:
             cursor.execute(statement)
             row = cursor.fetchone()
         assert row is not None
         return list(row)
+
+    def _inbox_file_rows(self) -> int:
+        """Entries of the inbox file after the progress recorded in the database (not yet processed)."""
+        path = Path(f"{self.path}-inbox")  # as eventeye.core.pipeline.inbox_file names it
+        if not path.exists():
+            return 0
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as inbox:
+            try:
+                [identity] = inbox.execute("SELECT id FROM identity").fetchone()
+            except (sqlite3.OperationalError, TypeError):  # the file is being created
+                return 0
+            with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+                row = conn.execute("SELECT seq FROM inbox_progress WHERE inbox = ?", (identity,)).fetchone()
+            return int(inbox.execute("SELECT count(*) FROM inbox WHERE seq > ?", (row[0] if row else 0,)).fetchone()[0])
 
 
 SESSION_QUERY = "SELECT * FROM web_events WHERE session_id = {} ORDER BY occurred_at, id LIMIT 1000"

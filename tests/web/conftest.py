@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from eventeye.core.storage.tables import inbox
+from eventeye.core.pipeline.inbox_file import count_inbox
 from eventeye.web.tables import web_events
 from tests.fixtures.waiting import eventually
 
@@ -39,11 +39,7 @@ def drained(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
     """Wait until the processor has emptied the inbox."""
 
     async def wait() -> None:
-        async def backlog() -> int:
-            async with engine.connect() as conn:
-                return int((await conn.execute(select(func.count()).select_from(inbox))).scalar_one())
-
-        await eventually(backlog, lambda n: n == 0)
+        await eventually(lambda: count_inbox(engine), lambda n: n == 0)
 
     return wait
 

@@ -40,6 +40,7 @@ class Runtime:
     async def close(self, *, dispose_engine: bool = True) -> None:
         """Release what the process holds; ``dispose_engine=False`` when the engine was given (it is shared)."""
         await self.api_keys.drain()
+        await self.pipeline.close()
         if self.driver is not None:
             await self.driver.close()
         if dispose_engine:

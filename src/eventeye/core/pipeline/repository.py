@@ -15,6 +15,7 @@ from eventeye.core.pipeline.envelope import Envelope, Rejection, new_event_id
 from eventeye.core.storage.dialects import upsert
 from eventeye.core.storage.driver import DriverPool, in_transaction, sqlite_driver
 from eventeye.core.storage.tables import errors, event_schemas, inbox
+from eventeye.core.storage.tables import inbox_progress as inbox_progress_table
 from eventeye.core.storage.types import from_sqlite_instant
 
 
@@ -85,6 +86,17 @@ _CLAIM = """
 _DELETE = "DELETE FROM inbox WHERE seq = ANY($1::bigint[])"
 # SQLite: on its driver too (SQLAlchemy's result processing of every UUID and instant cost more than the read).
 _CLAIM_SQLITE = "SELECT seq, id, module, type, source, received_at, body FROM inbox ORDER BY seq LIMIT ?"
+
+
+async def inbox_progress(conn: AsyncConnection, *, inbox: str) -> int:
+    """The last entry of inbox file ``inbox`` that has been processed (0: none yet)."""
+    statement = select(inbox_progress_table.c.seq).where(inbox_progress_table.c.inbox == inbox)
+    return int((await conn.execute(statement)).scalar_one_or_none() or 0)
+
+
+async def save_inbox_progress(conn: AsyncConnection, *, inbox: str, seq: int) -> None:
+    statement = upsert(conn, inbox_progress_table, conflict=["inbox"])
+    await conn.execute(statement.values(inbox=inbox, seq=seq))
 
 
 async def inbox_backlog(conn: AsyncConnection) -> int:

@@ -14,6 +14,7 @@ from eventeye.config import Settings
 from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.pipeline.envelope import Envelope, Rejection
 from eventeye.core.pipeline.inbox import DatabaseInbox, Inbox, InboxSource
+from eventeye.core.pipeline.inbox_file import FileInbox, InboxFile, inbox_file_path
 from eventeye.core.pipeline.processor import Handler, Processor, StoreHook
 from eventeye.core.pipeline.registry import SchemaRegistry
 from eventeye.core.storage.driver import DriverPool
@@ -29,13 +30,7 @@ class Pipeline:
         self.settings = settings
         self.registry = SchemaRegistry()
         self.registry.configure(settings.event_schemas)
-        self.table_inbox = DatabaseInbox(
-            engine,
-            max_batch=settings.inbox_batch_size,
-            max_backlog=settings.inbox_max_backlog,
-            linger=settings.inbox_max_wait.total_seconds(),
-            driver=driver,
-        )
+        self.table_inbox = _embedded_inbox(engine, settings, driver)
         self.inbox: Inbox = self.table_inbox
         self.source: InboxSource = self.table_inbox
         self.processor = Processor(engine, settings, self.registry)
@@ -78,6 +73,11 @@ class Pipeline:
         async with write_transaction(self.engine) as conn:
             await pipeline_repository.insert_errors(conn, rejections=rejections, at=datetime.now(UTC))
 
+    async def close(self) -> None:
+        """Release the embedded inbox's connections (once the tasks using it have stopped)."""
+        if isinstance(self.table_inbox, FileInbox):
+            await self.table_inbox.close()
+
     def tasks(self, roles: set[str]) -> list[TaskSpec]:
         specs = []
         if "api" in roles and self.inbox is self.table_inbox:
@@ -85,6 +85,18 @@ class Pipeline:
             specs.append(TaskSpec("inbox-backlog", self.table_inbox.run_backlog_monitor))
         if "worker" in roles and self.processor.handlers:
             specs.append(TaskSpec("processor", lambda: self.processor.run(self.source)))
+            if isinstance(self.table_inbox, FileInbox):
+                specs.append(TaskSpec("inbox-pruner", self.table_inbox.run_pruner))
         if "worker" in roles:
             specs += [TaskSpec(f"processor:{name}", partial(self._run_source, s)) for name, s in self.sources.items()]
         return specs
+
+
+def _embedded_inbox(engine: AsyncEngine, settings: Settings, driver: DriverPool | None) -> DatabaseInbox:
+    """The inbox table, or on a SQLite file its own file beside the database (see ``inbox_file``)."""
+    batch, backlog = settings.inbox_batch_size, settings.inbox_max_backlog
+    linger = settings.inbox_max_wait.total_seconds()
+    path = inbox_file_path(engine)
+    if path is not None:
+        return FileInbox(engine, InboxFile(path), max_batch=batch, max_backlog=backlog, linger=linger)
+    return DatabaseInbox(engine, max_batch=batch, max_backlog=backlog, linger=linger, driver=driver)

@@ -124,7 +124,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
-            _pragma(cursor, pragma)
+            apply_pragma(cursor, pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -138,7 +138,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     return engine
 
 
-def _pragma(cursor: Any, pragma: str, *, attempts: int = 100) -> None:
+def apply_pragma(cursor: Any, pragma: str, *, attempts: int = 100) -> None:
     """Run a PRAGMA, waiting out a lock: switching a new database to WAL needs it alone, and
     SQLite answers "database is locked" at once (no busy wait) to a second connection doing the same."""
     for attempt in range(attempts):
@@ -159,6 +159,14 @@ async def check_connection(engine: AsyncEngine) -> None:
     except Exception as exc:  # drivers raise OSError, their own errors or SQLAlchemy's
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Unavailable(f"cannot reach the database: {cause}") from exc
+
+
+def sqlite_file(engine: AsyncEngine) -> Path | None:
+    """The file of a SQLite database; ``None`` for PostgreSQL or an in-memory database."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
 
 
 def backend_name(engine: AsyncEngine) -> str:

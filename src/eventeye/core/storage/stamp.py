@@ -18,6 +18,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from eventeye.core.storage.engine import sqlite_file
+
 MAX_BYTES = 32
 
 
@@ -30,10 +32,8 @@ class FileStamp:
     @classmethod
     def beside(cls, engine: AsyncEngine, suffix: str) -> FileStamp | None:
         """The stamp ``<database file><suffix>`` of a SQLite file database; None for other databases."""
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-            return None
-        return cls(Path(database + suffix))
+        database = sqlite_file(engine)
+        return None if database is None else cls(Path(f"{database}{suffix}"))
 
     def read(self) -> int | None:
         """The number, or None when there is no stamp (or it cannot be read)."""

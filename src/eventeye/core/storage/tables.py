@@ -54,6 +54,15 @@ inbox = Table(
     sqlite_autoincrement=True,
 )
 
+# SQLite: how far each inbox file has been processed (see ``core.pipeline.inbox_file``),
+# written in the same transaction as what its entries stored.
+inbox_progress = Table(
+    "inbox_progress",
+    metadata,
+    Column("inbox", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+)
+
 # Everything that did not become a stored event, with the reason.
 errors = Table(
     "errors",

@@ -1,0 +1,176 @@
+"""The SQLite inbox file: appends that never wait for the database, and exactly-once processing across two files."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from eventeye.config import Settings
+from eventeye.core.pipeline import repository as pipeline_repository
+from eventeye.core.pipeline.envelope import Envelope, Rejection, new_event_id
+from eventeye.core.pipeline.inbox_file import FileInbox, count_inbox, inbox_file_path
+from eventeye.core.pipeline.processor import HandlerContext, HandlerResult
+from eventeye.core.pipeline.service import Pipeline
+from eventeye.core.storage.engine import write_transaction
+from eventeye.core.storage.tables import errors
+from tests.fixtures.waiting import eventually
+
+
+@pytest.fixture(autouse=True)
+def sqlite_only(backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("the inbox has a file of its own on SQLite only")
+
+
+class Refuser:
+    """A handler that refuses every event: each processed event leaves exactly one row in ``errors``."""
+
+    async def handle(self, conn: AsyncConnection, envelopes: Sequence[Envelope], ctx: HandlerContext) -> HandlerResult:
+        return HandlerResult(
+            rejected=[Rejection(kind="test", module="things", reason="r", event_id=e.id) for e in envelopes]
+        )
+
+
+def envelopes(count: int) -> list[Envelope]:
+    at = datetime.now(UTC)
+    return [
+        Envelope(id=new_event_id(), module="things", type="t", source="s", received_at=at, body=b"{}")
+        for _ in range(count)
+    ]
+
+
+def new_pipeline(engine: AsyncEngine, settings: Settings) -> tuple[Pipeline, FileInbox]:
+    pipeline = Pipeline(engine, settings)
+    pipeline.add_handler("things", Refuser())
+    assert isinstance(pipeline.table_inbox, FileInbox)
+    return pipeline, pipeline.table_inbox
+
+
+async def append(inbox: FileInbox, items: list[Envelope]) -> None:
+    writer = asyncio.create_task(inbox.run_writer())
+    try:
+        await asyncio.sleep(0)
+        await inbox.append(items)
+    finally:
+        writer.cancel()
+
+
+async def processed_ids(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return sorted(str(row.event_id) for row in await conn.execute(select(errors.c.event_id)))
+
+
+def file_rows(inbox: FileInbox) -> int:
+    with closing(sqlite3.connect(inbox.file.path)) as conn:
+        return int(conn.execute("SELECT count(*) FROM inbox").fetchone()[0])
+
+
+async def drain(pipeline: Pipeline) -> int:
+    total = 0
+    while count := await pipeline.processor.step(pipeline.source):
+        total += count
+    return total
+
+
+async def test_appending_does_not_wait_for_the_database_write_lock(engine: AsyncEngine, settings: Settings) -> None:
+    pipeline, inbox = new_pipeline(engine, settings)
+    database = engine.url.database
+    assert database is not None
+    with closing(sqlite3.connect(database, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")  # as the processor does while it stores a batch
+        try:
+            # Waiting for the lock would take the busy timeout (10 s) and then fail.
+            await asyncio.wait_for(append(inbox, envelopes(3)), timeout=5)
+        finally:
+            holder.execute("ROLLBACK")
+    assert await count_inbox(engine) == 3
+    await pipeline.close()
+
+
+async def test_processed_entries_are_deleted_apart_and_never_processed_again(
+    engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, inbox = new_pipeline(engine, settings)
+    items = envelopes(5)
+    await append(inbox, items)
+    assert await first.processor.step(first.source) == 5
+    assert await count_inbox(engine) == 0
+    assert file_rows(inbox) == 5  # still in the file, as when a process stops before its pruner ran
+    await first.close()
+
+    second, inbox = new_pipeline(engine, settings)  # as a restarted process
+    failures = [sqlite3.OperationalError("database is locked")]
+    delete_through = inbox.file.delete_through
+
+    async def flaky(seq: int) -> None:
+        if failures:
+            raise failures.pop()
+        await delete_through(seq)
+
+    monkeypatch.setattr(inbox.file, "delete_through", flaky)
+    pruner = asyncio.create_task(inbox.run_pruner(pause=0.01))
+    try:
+        assert await drain(second) == 0
+        await eventually(lambda: asyncio.to_thread(file_rows, inbox), lambda n: n == 0)
+    finally:
+        pruner.cancel()
+    assert not failures
+    assert await processed_ids(engine) == sorted(str(e.id) for e in items)
+    await second.close()
+
+
+async def test_a_new_inbox_file_is_processed_from_its_first_entry(engine: AsyncEngine, settings: Settings) -> None:
+    first, inbox = new_pipeline(engine, settings)
+    before = envelopes(4)
+    await append(inbox, before)
+    assert await drain(first) == 4
+    await first.close()
+    path = inbox_file_path(engine)
+    assert path is not None
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+
+    second, inbox = new_pipeline(engine, settings)
+    after = envelopes(2)  # numbered 1 and 2 again, below the old file's progress
+    await append(inbox, after)
+    assert await drain(second) == 2
+    assert await processed_ids(engine) == sorted(str(e.id) for e in before + after)
+    await second.close()
+
+
+async def test_events_left_in_the_inbox_table_are_processed_first(engine: AsyncEngine, settings: Settings) -> None:
+    pipeline, inbox = new_pipeline(engine, settings)
+    older, newer = envelopes(3), envelopes(2)
+    async with write_transaction(engine) as conn:  # written by an eventeye whose inbox was a table
+        await pipeline_repository.append_inbox(conn, rows=[e.as_row() for e in older])
+    await append(inbox, newer)
+    assert await count_inbox(engine) == 5
+
+    assert await pipeline.processor.step(pipeline.source) == 3  # the table's events, alone in their batch
+    assert await drain(pipeline) == 2
+    assert await processed_ids(engine) == sorted(str(e.id) for e in older + newer)
+    assert await count_inbox(engine) == 0
+    await pipeline.close()
+
+
+async def test_a_file_written_by_a_newer_version_is_refused(engine: AsyncEngine, settings: Settings) -> None:
+    pipeline, inbox = new_pipeline(engine, settings)
+    await inbox.file.identity()
+    with closing(sqlite3.connect(inbox.file.path)) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    again, inbox = new_pipeline(engine, settings)
+    try:
+        with pytest.raises(RuntimeError, match="newer eventeye"):
+            await inbox.file.identity()
+    finally:
+        with closing(sqlite3.connect(inbox.file.path)) as conn:
+            conn.execute("PRAGMA user_version = 1")
+        await pipeline.close()
+        await again.close()
