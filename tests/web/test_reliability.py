@@ -120,6 +120,11 @@ class TestBackpressure:
             assert int(refused.headers["retry-after"]) >= 1
             assert await count_inbox(engine) == 30
 
+            async def gauge() -> str:
+                return (await client.get("/metrics")).text
+
+            await eventually(gauge, lambda text: "eventeye_inbox_backlog 30.0" in text)
+
 
 @pytest.mark.slow
 class TestCrashSafety:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye.core.pipeline import repository as pipeline_repository
@@ -23,6 +24,8 @@ from eventeye.core.storage.engine import read_transaction, write_transaction
 from eventeye.errors import RateLimited, Unavailable
 
 logger = logging.getLogger("eventeye.inbox")
+
+BACKLOG = Gauge("eventeye_inbox_backlog", "Events accepted into the embedded inbox and not processed yet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +145,16 @@ class DatabaseInbox:
             await pipeline_repository.append_inbox(conn, rows=[envelope.as_row() for envelope in envelopes])
 
     async def run_backlog_monitor(self, every: float = 1.0) -> None:
-        """Keep ``backlog`` true to the table (other processes drain it too)."""
+        """Keep ``backlog`` (and its gauge) true to the store: other processes drain it too."""
         while True:
-            async with read_transaction(self.engine) as conn:
-                self.backlog = await pipeline_repository.inbox_backlog(conn)
+            self.backlog = await self.pending()
+            BACKLOG.set(self.backlog)
             await asyncio.sleep(every)
+
+    async def pending(self) -> int:
+        """Events accepted and not processed yet."""
+        async with read_transaction(self.engine) as conn:
+            return await pipeline_repository.inbox_backlog(conn)
 
     # InboxSource
 

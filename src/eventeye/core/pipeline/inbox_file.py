@@ -144,11 +144,6 @@ class FileInbox(DatabaseInbox):
     async def _append(self, envelopes: list[Envelope]) -> None:
         await self.file.append(envelopes)
 
-    async def run_backlog_monitor(self, every: float = 1.0) -> None:
-        while True:
-            self.backlog = await self.pending()
-            await asyncio.sleep(every)
-
     async def pending(self) -> int:
         """Events not processed yet: the table's, and the file's after the recorded progress."""
         identity = await self.file.identity()
