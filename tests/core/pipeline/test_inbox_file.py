@@ -174,3 +174,28 @@ async def test_a_file_written_by_a_newer_version_is_refused(engine: AsyncEngine,
             conn.execute("PRAGMA user_version = 1")
         await pipeline.close()
         await again.close()
+
+
+async def test_a_failing_read_of_the_file_waits_instead_of_blaming_the_events(
+    engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline, inbox = new_pipeline(engine, settings)
+    items = envelopes(3)
+    await append(inbox, items)
+    failures = [sqlite3.OperationalError("disk I/O error")]
+    read = inbox.file.read
+
+    async def flaky(*, after: int, limit: int) -> list[tuple[int, Envelope]]:
+        if failures:
+            raise failures.pop()
+        return await read(after=after, limit=limit)
+
+    monkeypatch.setattr(inbox.file, "read", flaky)
+    assert await pipeline.processor.step(pipeline.source) == 0
+    # The same batch whole: the processor did not go looking for a faulty event one by one.
+    assert await pipeline.processor.step(pipeline.source) == 3
+    async with engine.connect() as conn:
+        kinds = {row.kind for row in await conn.execute(select(errors.c.kind))}
+    assert kinds == {"test"}
+    assert await processed_ids(engine) == sorted(str(e.id) for e in items)
+    await pipeline.close()

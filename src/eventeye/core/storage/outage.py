@@ -8,6 +8,8 @@ the data.
 
 from __future__ import annotations
 
+import sqlite3
+
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -20,6 +22,7 @@ UNREACHABLE = (
     asyncpg.InternalClientError,  # a connection the server ended while it was idle
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.OperatorInterventionError,
+    sqlite3.OperationalError,  # locked past the busy timeout, I/O errors (the SQLite inbox file's own connections)
 )
 
 
