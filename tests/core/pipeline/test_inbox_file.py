@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -67,6 +68,20 @@ async def processed_ids(engine: AsyncEngine) -> list[str]:
         return sorted(str(row.event_id) for row in await conn.execute(select(errors.c.event_id)))
 
 
+def fail_once(monkeypatch: pytest.MonkeyPatch, target: object, method: str, error: Exception) -> list[Exception]:
+    """Make ``target.method`` raise ``error`` on its next call only; the list empties once it has."""
+    failures = [error]
+    real = getattr(target, method)
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(target, method, flaky)
+    return failures
+
+
 def file_rows(inbox: FileInbox) -> int:
     with closing(sqlite3.connect(inbox.file.path)) as conn:
         return int(conn.execute("SELECT count(*) FROM inbox").fetchone()[0])
@@ -106,15 +121,7 @@ async def test_processed_entries_are_deleted_apart_and_never_processed_again(
     await first.close()
 
     second, inbox = new_pipeline(engine, settings)  # as a restarted process
-    failures = [sqlite3.OperationalError("database is locked")]
-    delete_through = inbox.file.delete_through
-
-    async def flaky(seq: int) -> None:
-        if failures:
-            raise failures.pop()
-        await delete_through(seq)
-
-    monkeypatch.setattr(inbox.file, "delete_through", flaky)
+    failures = fail_once(monkeypatch, inbox.file, "delete_through", sqlite3.OperationalError("database is locked"))
     pruner = asyncio.create_task(inbox.run_pruner(pause=0.01))
     try:
         assert await drain(second) == 0
@@ -182,16 +189,9 @@ async def test_a_failing_read_of_the_file_waits_instead_of_blaming_the_events(
     pipeline, inbox = new_pipeline(engine, settings)
     items = envelopes(3)
     await append(inbox, items)
-    failures = [sqlite3.OperationalError("disk I/O error")]
-    read = inbox.file.read
-
-    async def flaky(*, after: int, limit: int) -> list[tuple[int, Envelope]]:
-        if failures:
-            raise failures.pop()
-        return await read(after=after, limit=limit)
-
-    monkeypatch.setattr(inbox.file, "read", flaky)
+    failures = fail_once(monkeypatch, inbox.file, "read", sqlite3.OperationalError("disk I/O error"))
     assert await pipeline.processor.step(pipeline.source) == 0
+    assert not failures
     # The same batch whole: the processor did not go looking for a faulty event one by one.
     assert await pipeline.processor.step(pipeline.source) == 3
     async with engine.connect() as conn:

@@ -30,7 +30,7 @@ from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.pipeline.envelope import Envelope
 from eventeye.core.pipeline.inbox import Batch, DatabaseInbox
 from eventeye.core.storage.engine import apply_pragma, read_transaction, sqlite_file
-from eventeye.core.storage.types import from_sqlite_instant, sqlite_instant
+from eventeye.core.storage.types import sqlite_instant
 
 logger = logging.getLogger("eventeye.inbox")
 
@@ -92,20 +92,7 @@ class InboxFile:
         """The oldest ``limit`` entries after sequence number ``after``."""
         await self.identity()
         rows = await self._reader.run(lambda conn: conn.execute(_READ, (after, limit)).fetchall())
-        return [
-            (
-                seq,
-                Envelope(
-                    id=uuid.UUID(key),
-                    module=module,
-                    type=kind,
-                    source=source,
-                    received_at=from_sqlite_instant(at),
-                    body=body,
-                ),
-            )
-            for seq, key, module, kind, source, at, body in rows
-        ]
+        return pipeline_repository.sqlite_inbox_entries(rows)
 
     async def delete_through(self, seq: int) -> None:
         """Delete the entries up to and including ``seq`` (processed ones)."""

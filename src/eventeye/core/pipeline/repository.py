@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,7 +50,15 @@ async def claim_inbox(conn: AsyncConnection, *, limit: int) -> list[tuple[int, E
             )
             for seq, key, module, kind, source, at, body in records
         ]
-    rows = await sqlite_driver(conn).execute_fetchall(_CLAIM_SQLITE, (limit,))
+    return sqlite_inbox_entries(await sqlite_driver(conn).execute_fetchall(_CLAIM_SQLITE, (limit,)))
+
+
+def sqlite_inbox_entries(rows: Iterable[Any]) -> list[tuple[int, Envelope]]:
+    """Inbox rows as SQLite stores them (the table, or the inbox file) as (seq, envelope) pairs.
+
+    Rows are ``(seq, id, module, type, source, received_at, body)``: the id as
+    32 hex digits, the instant as ``types.sqlite_instant`` writes it.
+    """
     return [
         (
             seq,
