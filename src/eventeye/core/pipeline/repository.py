@@ -59,20 +59,17 @@ def sqlite_inbox_entries(rows: Iterable[Any]) -> list[tuple[int, Envelope]]:
     Rows are ``(seq, id, module, type, source, received_at, body)``: the id as
     32 hex digits, the instant as ``types.sqlite_instant`` writes it.
     """
-    return [
-        (
-            seq,
-            Envelope(
-                id=uuid.UUID(key),
-                module=module,
-                type=kind,
-                source=source,
-                received_at=from_sqlite_instant(at),
-                body=bytes(body),
-            ),
+    instants: dict[str, datetime] = {}  # one per request accepted, not per event
+    entries = []
+    for seq, key, module, kind, source, at, body in rows:
+        received_at = instants.get(at)
+        if received_at is None:
+            received_at = instants[at] = from_sqlite_instant(at)
+        envelope = Envelope(
+            id=uuid.UUID(key), module=module, type=kind, source=source, received_at=received_at, body=body
         )
-        for seq, key, module, kind, source, at, body in rows
-    ]
+        entries.append((seq, envelope))
+    return entries
 
 
 async def delete_inbox(conn: AsyncConnection, *, seqs: Sequence[int]) -> None:
