@@ -6,9 +6,9 @@ batch; in a file of its own, appending and storing never wait for each other.
 
 Each batch is stored in the database together with how far the inbox file
 has been processed (``inbox_progress``: the file's identity and the last
-sequence number stored), in one transaction; the file's rows up to there are
-deleted after that commits. A crash in between leaves rows that the next
-batch skips and deletes: nothing is lost or stored twice. The identity is
+sequence number stored), in one transaction; the worker's pruner deletes the
+file's rows up to there after that commits. Rows left by a crash in between
+are skipped, then deleted: nothing is lost or stored twice. The identity is
 the file's own, so a new inbox file starts from its first row.
 """
 
