@@ -156,6 +156,9 @@ class DatabaseInbox:
         async with read_transaction(self.engine) as conn:
             return await pipeline_repository.inbox_backlog(conn)
 
+    async def close(self) -> None:
+        """Release what this inbox holds beyond the engine (nothing, for the table)."""
+
     # InboxSource
 
     async def fetch(self, conn: AsyncConnection, limit: int) -> Batch | None:

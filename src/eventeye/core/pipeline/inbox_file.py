@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.pipeline.envelope import Envelope
 from eventeye.core.pipeline.inbox import Batch, DatabaseInbox
-from eventeye.core.storage.engine import apply_pragma, read_transaction, sqlite_file
+from eventeye.core.storage.engine import apply_pragma, sqlite_file
 from eventeye.core.storage.types import sqlite_instant
 
 logger = logging.getLogger("eventeye.inbox")
@@ -99,10 +99,6 @@ class InboxFile:
         delete = "DELETE FROM inbox WHERE seq <= ?"
         await self._writer.run(lambda conn: _in_transaction(conn, lambda: conn.execute(delete, (seq,))))
 
-    async def pending(self, *, after: int) -> int:
-        """Entries after sequence number ``after`` (the processed ones wait for the pruner)."""
-        return await self._reader.run(lambda conn: _pending(conn, after))
-
     async def close(self) -> None:
         await self._writer.close()
         await self._reader.close()
@@ -132,12 +128,7 @@ class FileInbox(DatabaseInbox):
         await self.file.append(envelopes)
 
     async def pending(self) -> int:
-        """Events not processed yet: the table's, and the file's after the recorded progress."""
-        identity = await self.file.identity()
-        async with read_transaction(self.engine) as conn:
-            waiting = await pipeline_repository.inbox_backlog(conn)
-            done = await pipeline_repository.inbox_progress(conn, inbox=identity)
-        return waiting + await self.file.pending(after=done)
+        return await count_inbox(self.engine)
 
     async def fetch(self, conn: AsyncConnection, limit: int) -> Batch | None:
         if not self._table_drained:
@@ -190,18 +181,16 @@ class FileInbox(DatabaseInbox):
 
 
 async def count_inbox(engine: AsyncEngine) -> int:
-    """Events waiting in the embedded inbox, wherever it is (the ``inbox`` table, and on SQLite the inbox file)."""
+    """Events waiting in the embedded inbox, wherever it is: the ``inbox`` table, and on SQLite the
+    inbox file's entries after the progress recorded in the database (processed ones wait for the pruner)."""
+    path = inbox_file_path(engine)
+    identity = await asyncio.to_thread(_identity_of, path) if path is not None and path.exists() else None
     async with engine.connect() as conn:
         waiting = await pipeline_repository.inbox_backlog(conn)
-    path = inbox_file_path(engine)
-    if path is None or not path.exists():
-        return waiting
-    identity = await asyncio.to_thread(_identity_of, path)
-    if identity is None:
-        return waiting
-    async with engine.connect() as conn:
+        if path is None or identity is None:
+            return waiting
         done = await pipeline_repository.inbox_progress(conn, inbox=identity)
-    return waiting + await asyncio.to_thread(_pending_in_file, path, done)
+    return waiting + await asyncio.to_thread(_entries_after, path, done)
 
 
 def _identity_of(path: Path) -> str | None:
@@ -213,17 +202,13 @@ def _identity_of(path: Path) -> str | None:
     return str(row[0]) if row else None
 
 
-def _pending_in_file(path: Path, after: int) -> int:
+def _entries_after(path: Path, seq: int) -> int:
     with closing(_read_only(path)) as conn:
-        return _pending(conn, after)
+        return int(conn.execute("SELECT count(*) FROM inbox WHERE seq > ?", (seq,)).fetchone()[0])
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-
-
-def _pending(conn: sqlite3.Connection, after: int) -> int:
-    return int(conn.execute("SELECT count(*) FROM inbox WHERE seq > ?", (after,)).fetchone()[0])
 
 
 class _Connection:

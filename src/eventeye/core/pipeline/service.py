@@ -75,8 +75,7 @@ class Pipeline:
 
     async def close(self) -> None:
         """Release the embedded inbox's connections (once the tasks using it have stopped)."""
-        if isinstance(self.table_inbox, FileInbox):
-            await self.table_inbox.close()
+        await self.table_inbox.close()
 
     def tasks(self, roles: set[str]) -> list[TaskSpec]:
         specs = []
