@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
 from contextlib import closing
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.config import Settings
 from eventeye.core.pipeline import repository as pipeline_repository
-from eventeye.core.pipeline.envelope import Envelope, Rejection, new_event_id
 from eventeye.core.pipeline.inbox_file import FileInbox, count_inbox, inbox_file_path
-from eventeye.core.pipeline.processor import HandlerContext, HandlerResult
 from eventeye.core.pipeline.service import Pipeline
 from eventeye.core.storage.engine import write_transaction
 from eventeye.core.storage.tables import errors
+from tests.core.pipeline.support import Refuser, append, envelopes, processed_ids
 from tests.fixtures.waiting import eventually
 
 
@@ -30,42 +27,11 @@ def sqlite_only(backend: str) -> None:
         pytest.skip("the inbox has a file of its own on SQLite only")
 
 
-class Refuser:
-    """A handler that refuses every event: each processed event leaves exactly one row in ``errors``."""
-
-    async def handle(self, conn: AsyncConnection, envelopes: Sequence[Envelope], ctx: HandlerContext) -> HandlerResult:
-        return HandlerResult(
-            rejected=[Rejection(kind="test", module="things", reason="r", event_id=e.id) for e in envelopes]
-        )
-
-
-def envelopes(count: int) -> list[Envelope]:
-    at = datetime.now(UTC)
-    return [
-        Envelope(id=new_event_id(), module="things", type="t", source="s", received_at=at, body=b"{}")
-        for _ in range(count)
-    ]
-
-
 def new_pipeline(engine: AsyncEngine, settings: Settings) -> tuple[Pipeline, FileInbox]:
     pipeline = Pipeline(engine, settings)
     pipeline.add_handler("things", Refuser())
     assert isinstance(pipeline.table_inbox, FileInbox)
     return pipeline, pipeline.table_inbox
-
-
-async def append(inbox: FileInbox, items: list[Envelope]) -> None:
-    writer = asyncio.create_task(inbox.run_writer())
-    try:
-        await asyncio.sleep(0)
-        await inbox.append(items)
-    finally:
-        writer.cancel()
-
-
-async def processed_ids(engine: AsyncEngine) -> list[str]:
-    async with engine.connect() as conn:
-        return sorted(str(row.event_id) for row in await conn.execute(select(errors.c.event_id)))
 
 
 def fail_once(monkeypatch: pytest.MonkeyPatch, target: object, method: str, error: Exception) -> list[Exception]:

@@ -173,11 +173,14 @@ class Processor:
         """Process ``source`` until cancelled."""
         idle = self.settings.processor_idle_wait.total_seconds()
         linger = self.settings.processor_linger.total_seconds()
+        limit = self.settings.resolved_processor_batch_size
         while True:
-            if await self.step(source) == 0:
+            taken = await self.step(source)
+            if taken == 0:
                 await source.wait(idle)
-                # Let a batch gather: one transaction per trickle of events costs
-                # far more than the few milliseconds waited.
+            if taken < limit and not self._isolate.get(id(source)):
+                # Caught up: let the next batch gather. One transaction per
+                # trickle of events costs far more than the few milliseconds waited.
                 await asyncio.sleep(linger)
 
 
