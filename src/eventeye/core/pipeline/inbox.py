@@ -1,6 +1,6 @@
 """The embedded inbox: a table written with group commit, read by the processor in order.
 
-Concurrent requests share one transaction: while one write is in flight the
+Concurrent requests share one transaction: while a write is in flight the
 next requests queue, and the writer takes them all at once. A request is
 answered only once its events are committed.
 """
@@ -107,35 +107,44 @@ class DatabaseInbox:
                 if self.linger:
                     await asyncio.sleep(self.linger)
                 while self._pending:
-                    await self._write_some()
+                    await self._write_some(self._take())
         finally:
             self._writing = False
-            for _, future in self._pending:
-                if not future.done():
-                    future.set_exception(Unavailable("eventeye is shutting down"))
+            self._fail(list(self._pending), "eventeye is shutting down")
             self._pending.clear()
 
-    async def _write_some(self) -> None:
+    def _take(self) -> list[tuple[list[Envelope], asyncio.Future[None]]]:
+        """The oldest queued requests, up to ``max_batch`` events (at least one request)."""
         taken: list[tuple[list[Envelope], asyncio.Future[None]]] = []
         count = 0
         while self._pending and (not taken or count + len(self._pending[0][0]) <= self.max_batch):
             item = self._pending.popleft()
             taken.append(item)
             count += len(item[0])
+        return taken
+
+    async def _write_some(self, taken: list[tuple[list[Envelope], asyncio.Future[None]]]) -> None:
         envelopes = [envelope for group, _ in taken for envelope in group]
         try:
             await self._append(envelopes)
+        except asyncio.CancelledError:
+            self._fail(taken, "eventeye is shutting down")
+            raise
         except Exception:
             logger.exception("could not append %d events to the inbox", len(envelopes))
-            for _, future in taken:
-                if not future.done():
-                    future.set_exception(Unavailable("could not store the events; retry"))
+            self._fail(taken, "could not store the events; retry")
             return
         self.backlog += len(envelopes)
         for _, future in taken:
             if not future.done():
                 future.set_result(None)
         self._arrived.set()
+
+    @staticmethod
+    def _fail(taken: list[tuple[list[Envelope], asyncio.Future[None]]], reason: str) -> None:
+        for _, future in taken:
+            if not future.done():
+                future.set_exception(Unavailable(reason))
 
     async def _append(self, envelopes: list[Envelope]) -> None:
         if self.driver is not None:
