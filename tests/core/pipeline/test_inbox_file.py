@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eventeye.config import Settings
 from eventeye.core.pipeline import repository as pipeline_repository
-from eventeye.core.pipeline.inbox_file import FileInbox, count_inbox, inbox_file_path
+from eventeye.core.pipeline.inbox_file import SHRINK_FREE_PAGES, FileInbox, count_inbox, inbox_file_path
 from eventeye.core.pipeline.service import Pipeline
 from eventeye.core.storage.engine import write_transaction
 from eventeye.core.storage.tables import errors
@@ -164,4 +165,52 @@ async def test_a_failing_read_of_the_file_waits_instead_of_blaming_the_events(
         kinds = {row.kind for row in await conn.execute(select(errors.c.kind))}
     assert kinds == {"test"}
     assert await processed_ids(engine) == sorted(str(e.id) for e in items)
+    await pipeline.close()
+
+
+def file_pages(path: Path) -> tuple[int, int]:
+    """(pages in use or free, free pages) of the inbox file."""
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute("PRAGMA page_count").fetchone()[0], conn.execute("PRAGMA freelist_count").fetchone()[0]
+
+
+async def test_the_file_shrinks_once_a_backlog_is_processed(engine: AsyncEngine, settings: Settings) -> None:
+    pipeline, inbox = new_pipeline(engine, settings)
+    big = b'{"padding": "' + b"x" * 4000 + b'"}'
+    await append(inbox, envelopes(3000, body=big))  # about 3,000 pages of 4 KiB
+    grown, _ = await asyncio.to_thread(file_pages, inbox.file.path)
+    pruner = asyncio.create_task(inbox.run_pruner(pause=0.01))
+    try:
+        assert await drain(pipeline) == 3000
+        await eventually(lambda: asyncio.to_thread(file_rows, inbox), lambda n: n == 0)
+        # Handed back to the file system, keeping at most SHRINK_FREE_PAGES for the next appends.
+        shrunk = await eventually(
+            lambda: asyncio.to_thread(file_pages, inbox.file.path),
+            lambda sizes: sizes[0] < grown // 2 and sizes[1] < SHRINK_FREE_PAGES,
+        )
+    finally:
+        pruner.cancel()
+    assert grown > 3000
+    assert shrunk[0] < grown // 2
+    await pipeline.close()
+
+
+async def test_a_file_from_before_shrinking_gets_it_when_empty(engine: AsyncEngine, settings: Settings) -> None:
+    path = inbox_file_path(engine)
+    assert path is not None
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    with closing(sqlite3.connect(path)) as old:  # as an earlier eventeye created it: no auto_vacuum
+        old.execute(
+            "CREATE TABLE inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, module TEXT NOT NULL,"
+            " type TEXT NOT NULL, source TEXT NOT NULL, received_at TEXT NOT NULL, body BLOB NOT NULL)"
+        )
+        old.execute("CREATE TABLE identity (id TEXT NOT NULL)")
+        old.execute("INSERT INTO identity VALUES ('old')")
+        old.execute("PRAGMA user_version = 1")
+        old.commit()
+    pipeline, inbox = new_pipeline(engine, settings)
+    assert await inbox.file.identity() == "old"
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     await pipeline.close()

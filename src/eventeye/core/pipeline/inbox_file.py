@@ -51,6 +51,11 @@ _SCHEMA = (
     )""",
     "CREATE TABLE IF NOT EXISTS identity (id TEXT NOT NULL)",
 )
+SHRINK_FREE_PAGES = 1024
+"""Free pages (4 KiB each by default) past which the pruner hands them back to the file system: after a
+backlog drains, not under a steady load (whose appends reuse them)."""
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the write-ahead log is truncated to after a checkpoint
+
 _APPEND = "INSERT INTO inbox (id, module, type, source, received_at, body) VALUES (?, ?, ?, ?, ?, ?)"
 _READ = "SELECT seq, id, module, type, source, received_at, body FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?"
 
@@ -95,9 +100,16 @@ class InboxFile:
         return pipeline_repository.sqlite_inbox_entries(rows)
 
     async def delete_through(self, seq: int) -> None:
-        """Delete the entries up to and including ``seq`` (processed ones)."""
+        """Delete the entries up to and including ``seq`` (processed ones); shrink the file if they freed much."""
         delete = "DELETE FROM inbox WHERE seq <= ?"
-        await self._writer.run(lambda conn: _in_transaction(conn, lambda: conn.execute(delete, (seq,))))
+
+        def work(conn: sqlite3.Connection) -> None:
+            _in_transaction(conn, lambda: conn.execute(delete, (seq,)))
+            if conn.execute("PRAGMA freelist_count").fetchone()[0] >= SHRINK_FREE_PAGES:
+                # Through sqlite3_exec: stepped by execute(), it frees only the first page.
+                conn.executescript("PRAGMA incremental_vacuum;")
+
+        await self._writer.run(work)
 
     async def close(self) -> None:
         await self._writer.close()
@@ -241,7 +253,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE for writes).
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"):
+    # auto_vacuum takes effect in a new file only (see _prepare for older ones).
+    pragmas = ("PRAGMA auto_vacuum=INCREMENTAL", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+    for pragma in (*pragmas, f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}"):
         apply_pragma(conn, pragma)
     return conn
 
@@ -270,4 +284,15 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> str:
         conn.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
 
     _in_transaction(conn, create)
+    _make_shrinkable(conn)
     return str(conn.execute("SELECT id FROM identity").fetchone()[0])
+
+
+def _make_shrinkable(conn: sqlite3.Connection) -> None:
+    """A file created without auto_vacuum (by an earlier eventeye) gets it when it is empty."""
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 0 or conn.execute("SELECT 1 FROM inbox").fetchone():
+        return
+    try:
+        conn.execute("VACUUM")  # rewrites the file with the auto_vacuum mode set in _connect
+    except sqlite3.OperationalError:
+        logger.info("inbox file in use by another process; it shrinks after a later restart")
