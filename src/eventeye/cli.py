@@ -9,9 +9,11 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
+from wsgiref.simple_server import WSGIServer
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -125,8 +127,27 @@ def api(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> 
     _uvicorn("eventeye.app:api_app", host, port, workers)
 
 
+def _metrics_server(host: str, port: int | None) -> WSGIServer | None:
+    """prometheus_client's own server, in a thread (the worker has no HTTP app); ``None`` without a port."""
+    if port is None:
+        return None
+    try:
+        return start_http_server(port, addr=host)[0]
+    except OSError as exc:
+        typer.echo(f"error: cannot serve metrics on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, max=65535, help="Serve Prometheus metrics on this port (default EVENTEYE_WORKER_METRICS_PORT)."
+    ),
+]
+
+
 @app.command()
-def worker() -> None:
+def worker(metrics_port: MetricsPortOpt = None) -> None:
     """Run processing and background tasks only, until SIGINT or SIGTERM."""
 
     async def work(settings: Settings) -> None:
@@ -135,8 +156,13 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await prepare_schema(settings)
-        async with running(settings, {"worker"}):
-            await stop.wait()
+        metrics = _metrics_server(settings.host, metrics_port or settings.worker_metrics_port)
+        try:
+            async with running(settings, {"worker"}):
+                await stop.wait()
+        finally:
+            if metrics is not None:
+                metrics.shutdown()
 
     run_db(work)
 

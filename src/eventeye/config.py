@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     modules: Annotated[tuple[str, ...], NoDecode] = ALL_MODULES
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port on which `eventeye worker` serves its Prometheus metrics (`/metrics`, on `host`); "
+        "unset: none",
+    )
 
     # Auth
     open_signup: bool = False
