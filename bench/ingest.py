@@ -105,17 +105,43 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def worker_process(env: dict[str, str], log: Path, *, enabled: bool) -> Iterator[None]:
-    """``eventeye worker`` (the processor) in its own process, when ``enabled``."""
+def worker_process(env: dict[str, str], log: Path, *, enabled: bool) -> Iterator[int | None]:
+    """``eventeye worker`` (the processor) in its own process, when ``enabled``; yields its pid."""
     if not enabled:
-        yield
+        yield None
         return
     with log.open("wb") as out:
         proc = subprocess.Popen([PYTHON, "-m", "eventeye", "worker"], env={**os.environ, **env}, stdout=out, stderr=out)
     try:
-        yield
+        yield proc.pid
     finally:
         stop(proc)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_ticks() -> tuple[int, int]:
+    """(idle + iowait, all) CPU ticks of the machine so far."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)
+
+
+@contextmanager
+def cpu_used(pids: dict[str, int | None], into: dict[str, float]) -> Iterator[None]:
+    """Cores each named process used meanwhile, and the machine's idle cores, written to ``into``."""
+    known = {name: pid for name, pid in pids.items() if pid is not None}
+    before = {name: cpu_seconds(pid) for name, pid in known.items()}
+    idle_before, all_before = idle_ticks()
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    into.update({name: (cpu_seconds(pid) - before[name]) / elapsed for name, pid in known.items()})
+    idle_after, all_after = idle_ticks()
+    into["machine idle"] = (os.cpu_count() or 1) * (idle_after - idle_before) / max(1, all_after - all_before)
 
 
 @contextmanager
@@ -259,13 +285,16 @@ def keep_up(url: str, key: str, db: Database, seconds: float) -> dict[str, Any]:
     }
 
 
-def single_posts(url: str, key: str, db: Database, args: argparse.Namespace, pid: int) -> dict[str, Any]:
-    """Phase 4: wrk at full speed, one event per request."""
+def single_posts(
+    url: str, key: str, db: Database, args: argparse.Namespace, pid: int, worker: int | None
+) -> dict[str, Any]:
+    """Phase 4: wrk at full speed, one event per request; the cores the server's processes used meanwhile."""
     drain(db)
     profile = args.profile / f"{db.kind}-single.txt" if args.profile else None
-    with profiling(pid, profile, args.duration - 1):
+    cores: dict[str, float] = {}
+    with profiling(pid, profile, args.duration - 1), cpu_used({"server": pid, "worker": worker}, cores):
         result = run_wrk(url, key=key, batch=1, seconds=args.duration, connections=args.connections)
-    return {"wrk": result, "profile": profile}
+    return {"wrk": result, "profile": profile, "cores": cores}
 
 
 def query_one_session(url: str, read_key: str, db: Database, events: int, samples: int = 200) -> dict[str, Any]:
@@ -312,14 +341,14 @@ def bench_database(kind: str, args: argparse.Namespace, directory: Path) -> dict
         command = "api" if args.split else "serve"
         serve = [PYTHON, "-m", "eventeye", command, "--host", "127.0.0.1"]
         with (
-            worker_process(env, directory / f"worker-{kind}.log", enabled=args.split),
+            worker_process(env, directory / f"worker-{kind}.log", enabled=args.split) as worker,
             process(serve, env, directory / f"eventeye-{kind}.log", "/healthz") as (url, pid),
         ):
             keys = make_keys(url)
             run_wrk(url, key=keys["bench-load"], batch=100, seconds=2, connections=args.connections)  # warm up
             results["batches"] = sustained_batches(url, keys["bench-load"], db, args, pid)
             results["keep_up"] = keep_up(url, keys["bench-load"], db, args.duration)
-            results["single"] = single_posts(url, keys["bench-load"], db, args, pid)
+            results["single"] = single_posts(url, keys["bench-load"], db, args, pid, worker)
             drain(db)
             where = db.path if kind == "sqlite" else db.url
             extra = ("--queryable", "bench-paced", "--database", kind, "--database-url", where)

@@ -57,6 +57,7 @@ def _lines(r: dict[str, Any]) -> list[str]:
         f"  backlog (s, rows): {keep['backlog']}",
         f"single POSTs (wrk): {wrk1.requests_per_s:,.0f}/s ({ratio:.0%} of bare), {wrk1.non_2xx} non-202, "
         f"p50 {wrk1.p50_ms:.1f} ms, p99 {wrk1.p99_ms:.1f} ms -> {_verdict(ratio >= TARGETS['single_ratio'])}",
+        "  cores used meanwhile: " + ", ".join(f"{name} {used:.2f}" for name, used in single["cores"].items()),
         f"200 events/s: accept p50 {paced['latency_ms']['p50']} ms, p99 {accept_p99} ms "
         f"-> {_verdict(accept_p99 is not None and accept_p99 < TARGETS['accept_p99_ms'])}; "
         f"statuses {paced['statuses']}",
