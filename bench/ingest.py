@@ -46,6 +46,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from alerts_support import cpu_seconds  # noqa: E402
 from ingest_report import print_report, profile_summary  # noqa: E402
 from ingest_store import Database, bulk_load, fresh_postgres, session_query_seconds, sessions_of  # noqa: E402
 from ingest_wrk import available as wrk_available  # noqa: E402
@@ -116,12 +117,6 @@ def worker_process(env: dict[str, str], log: Path, *, enabled: bool) -> Iterator
         yield proc.pid
     finally:
         stop(proc)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def idle_ticks() -> tuple[int, int]:
