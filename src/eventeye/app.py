@@ -13,6 +13,7 @@ from eventeye.api import mount_routers
 from eventeye.config import Settings, get_settings
 from eventeye.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from eventeye.core.modules import Role
+from eventeye.core.routing import install_direct_dispatch
 from eventeye.core.telemetry import setup_tracing
 from eventeye.errors import install_error_handlers
 from eventeye.modules import LoadedModule, enabled_modules
@@ -57,6 +58,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
+    install_direct_dispatch(app)  # first: the innermost middleware
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
     mount_routers(app, modules)

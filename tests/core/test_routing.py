@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from starlette.types import Receive, Scope, Send
 
-from eventeye.core.routing import DirectRoute, include_flat, install_static_path_index, static_path_index
+from eventeye.core.routing import (
+    DirectDispatch,
+    DirectRoute,
+    include_flat,
+    install_direct_dispatch,
+    install_static_path_index,
+    static_path_index,
+)
 
 
 def build_app(*routers: APIRouter) -> FastAPI:
@@ -228,3 +236,168 @@ class TestDirectRoute:
         router = APIRouter(route_class=DirectRoute, dependencies=guarded)
         with pytest.raises(TypeError, match="/refused"):
             router.add_api_route("/refused", endpoints[shape])
+
+
+async def echo(who: Caller, request: Request) -> Response:
+    return Response(f"{who}: {(await request.body()).decode()}", status_code=202)
+
+
+class Teapot(Exception):
+    """Answered by a handler of the application's (async)."""
+
+
+class Kettle(Teapot):
+    """Answered by a handler of its own (sync), not its parent's."""
+
+
+async def raising(request: Request) -> Response:
+    kind = request.headers.get("x-raise", "")
+    errors: dict[str, Exception] = {
+        "teapot": Teapot("short and stout"),
+        "kettle": Kettle("whistles"),
+        "http-418": HTTPException(418, "by status"),
+        "http-409": HTTPException(409, "by class"),
+        "unhandled": RuntimeError("nobody takes this"),
+    }
+    raise errors[kind]
+
+
+def dispatch_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/taken/{x}")  # declared first: the router gives it POST /taken/direct
+    async def taken(x: str) -> str:
+        return f"taken {x}"
+
+    router.add_api_route("/taken/direct", echo, methods=["POST"], route_class_override=DirectRoute)
+
+    @router.post("/twice")  # declared first: the router gives it POST /twice
+    async def twice() -> str:
+        return "plain twice"
+
+    router.add_api_route("/twice", echo, methods=["POST"], route_class_override=DirectRoute)
+    router.add_api_route("/echo", echo, methods=["POST"], status_code=202, route_class_override=DirectRoute)
+
+    @router.get("/echo")
+    async def plain_echo() -> str:
+        return "plain"
+
+    router.add_api_route("/raising", raising, methods=["GET"], route_class_override=DirectRoute)
+    return router
+
+
+def dispatch_app(*, dispatch: bool) -> FastAPI:
+    app = FastAPI()
+    if dispatch:
+        install_direct_dispatch(app)
+
+    @app.exception_handler(Teapot)
+    async def on_teapot(_: Request, exc: Exception) -> Response:
+        return Response(f"teapot: {exc}", status_code=418)
+
+    @app.exception_handler(Kettle)
+    def on_kettle(_: Request, exc: Exception) -> Response:
+        return Response(f"kettle: {exc}", status_code=418)
+
+    @app.exception_handler(418)
+    async def on_418(_: Request, exc: Exception) -> Response:
+        return Response("status handler", status_code=418)
+
+    include_flat(app, dispatch_router())
+    install_static_path_index(app)
+    return app
+
+
+class Below:
+    """The rest of the stack under a ``DirectDispatch``: records what reaches it and answers 299."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.paths.append(f"{scope['method']} {scope['path']}")
+        await Response("below", status_code=299)(scope, receive, send)
+
+
+def client_of(app: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")  # type: ignore[arg-type]
+
+
+class TestDirectDispatch:
+    async def test_direct_routes_are_answered_without_the_layers_below(self) -> None:
+        below = Below()
+        app = dispatch_app(dispatch=False)
+        async with client_of(DirectDispatch(below, application=app)) as client:
+            answered = await client.post("/echo", content=b"hello", headers={"x-caller": "app"})
+            assert (answered.status_code, answered.text) == (202, "app: hello")
+            assert below.paths == []
+            passed = ["GET /echo", "POST /taken/direct", "POST /twice", "POST /echo/", "PUT /echo"]
+            for request in passed:
+                method, path = request.split()
+                assert (await client.request(method, path)).status_code == 299
+        assert below.paths == passed
+
+    @pytest.mark.parametrize(
+        ("method", "path", "headers"),
+        [
+            ("POST", "/echo", {"x-caller": "app"}),
+            ("POST", "/echo", {}),
+            ("GET", "/echo", {}),
+            ("HEAD", "/echo", {}),
+            ("PUT", "/echo", {}),
+            ("POST", "/taken/direct", {"x-caller": "app"}),
+            ("POST", "/twice", {"x-caller": "app"}),
+            ("GET", "/raising", {"x-raise": "teapot"}),
+            ("GET", "/raising", {"x-raise": "kettle"}),
+            ("GET", "/raising", {"x-raise": "http-418"}),
+            ("GET", "/raising", {"x-raise": "http-409"}),
+        ],
+    )
+    async def test_every_request_is_answered_as_without_it(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> None:
+        answers = []
+        for dispatch in (False, True):
+            async with client_of(dispatch_app(dispatch=dispatch)) as client:
+                answer = await client.request(method, path, content=b"body", headers=headers)
+                answers.append((answer.status_code, answer.headers.get("allow"), answer.content))
+        assert answers[1] == answers[0]
+
+    async def test_an_error_no_handler_takes_goes_up(self) -> None:
+        async with client_of(dispatch_app(dispatch=True)) as client:
+            with pytest.raises(RuntimeError, match="nobody takes this"):
+                await client.get("/raising", headers={"x-raise": "unhandled"})
+
+    async def test_the_middleware_above_sees_the_route(self) -> None:
+        app = dispatch_app(dispatch=True)
+        seen: list[str] = []
+
+        @app.middleware("http")
+        async def record(request: Request, call_next: Callable[..., Any]) -> Response:
+            response: Response = await call_next(request)
+            seen.append(request.scope["route"].path)
+            return response
+
+        async with client_of(app) as client:
+            assert (await client.post("/echo", headers={"x-caller": "app"})).status_code == 202
+        assert seen == ["/echo"]
+
+    async def test_routes_added_later_are_found(self) -> None:
+        below = Below()
+        app = dispatch_app(dispatch=False)
+        async with client_of(DirectDispatch(below, application=app)) as client:
+            assert (await client.post("/late", headers={"x-caller": "app"})).status_code == 299
+            app.router.add_api_route("/late", echo, methods=["POST"], route_class_override=DirectRoute)
+            answered = await client.post("/late", content=b"hi", headers={"x-caller": "app"})
+        assert (answered.status_code, answered.text, below.paths) == (202, "app: hi", ["POST /late"])
+
+    def test_it_must_be_the_innermost_middleware(self) -> None:
+        app = FastAPI()
+
+        @app.middleware("http")
+        async def other(request: Request, call_next: Callable[..., Any]) -> Response:
+            response: Response = await call_next(request)
+            return response
+
+        with pytest.raises(RuntimeError, match="innermost"):
+            install_direct_dispatch(app)

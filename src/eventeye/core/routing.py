@@ -9,19 +9,23 @@ requests for fixed paths (``/search``, ``/secapp/update``, ``/v1/events``) go
 straight to their routes through a dictionary.
 
 The busiest routes are also called without FastAPI's per-request dependency
-solving (:class:`DirectRoute`), which cost them more than their own work.
+solving (:class:`DirectRoute`), which cost them more than their own work, and
+straight from the middleware stack (:class:`DirectDispatch`), past the
+framework's per-request layers between the middleware and the endpoint.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -143,6 +147,7 @@ class DirectRoute(APIRoute):
                 raise TypeError(f"{self.path}: a DirectRoute endpoint must return a Response")
             return response
 
+        self.direct_handler = handler
         return handler
 
 
@@ -176,3 +181,94 @@ def _parameter(dependant: Dependant, path: str) -> str:
     if dependant.name is None:  # a route- or router-level dependency: its result has nowhere to go
         raise TypeError(f"{path}: a DirectRoute takes its dependencies as parameters only")
     return dependant.name
+
+
+ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
+
+
+class DirectDispatch:
+    """Middleware that calls :class:`DirectRoute` endpoints itself, past the layers below it.
+
+    Between the last middleware and an endpoint, FastAPI and Starlette run
+    their exception middleware, an exit stack, the router, the route and the
+    request wrapper: for the busiest routes, as much CPU again as the
+    endpoint's own work (``docs/benchmarks.md``). For a request whose path and
+    method the router would give to a ``DirectRoute`` (same shadowing rules as
+    :class:`StaticPathIndex`), this middleware calls the route's handler and
+    answers what it raises with the application's exception handlers, as the
+    exception middleware would; an error no handler takes goes up to the
+    middleware above, as before. Every other request goes on down the stack.
+
+    It must be the innermost middleware (added to the application first), so
+    that every other middleware still sees these requests.
+    """
+
+    def __init__(self, app: ASGIApp, *, application: FastAPI) -> None:
+        self.app = app
+        self._application = application
+        self._built_for: tuple[int, int] | None = None
+        self._index: dict[tuple[str, str], DirectRoute] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            route = self._lookup().get((scope["path"], scope["method"]))
+            if route is not None:
+                await self._call(route, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _call(self, route: DirectRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        scope.setdefault("router", self._application.router)
+        scope.update(route=route, endpoint=route.endpoint, path_params={})  # what matching the route sets
+        request = Request(scope, receive, send)
+        try:
+            response = await route.direct_handler(request)
+        except Exception as exc:
+            handler = self._handler_for(exc)
+            if handler is None:
+                raise
+            response = await _answer(handler, request, exc)
+        await response(scope, receive, send)
+
+    def _handler_for(self, exc: Exception) -> ExceptionHandler | None:
+        """The handler Starlette's exception middleware would pick (500 and ``Exception`` are not its own)."""
+        handlers: dict[Any, ExceptionHandler] = self._application.exception_handlers
+        if isinstance(exc, HTTPException) and exc.status_code != 500 and exc.status_code in handlers:
+            return handlers[exc.status_code]
+        for kind in type(exc).__mro__:
+            if kind is not Exception and kind in handlers:
+                return handlers[kind]
+        return None
+
+    def _lookup(self) -> dict[tuple[str, str], DirectRoute]:
+        routes = self._application.router.routes
+        if self._built_for != (id(routes), len(routes)):
+            self._index = direct_route_index(routes)
+            self._built_for = (id(routes), len(routes))
+        return self._index
+
+
+async def _answer(handler: ExceptionHandler, request: Request, exc: Exception) -> Response:
+    if inspect.iscoroutinefunction(handler):
+        return cast(Response, await handler(request, exc))
+    return cast(Response, await run_in_threadpool(handler, request, exc))
+
+
+def direct_route_index(routes: list[BaseRoute]) -> dict[tuple[str, str], DirectRoute]:
+    """(fixed path, method) -> the ``DirectRoute`` the router's ordered scan would pick for it."""
+    index: dict[tuple[str, str], DirectRoute] = {}
+    for path, candidates in static_path_index(routes).items():
+        for route in reversed(candidates):  # the first route declaring a method wins
+            for method in getattr(route, "methods", None) or ():
+                if isinstance(route, DirectRoute):
+                    index[(path, method)] = route
+                else:
+                    index.pop((path, method), None)
+    return index
+
+
+def install_direct_dispatch(app: FastAPI) -> None:
+    """Add :class:`DirectDispatch` to ``app``; call it before adding any other middleware."""
+    if app.user_middleware:
+        raise RuntimeError("DirectDispatch must be the innermost middleware: install it before any other")
+    app.add_middleware(DirectDispatch, application=app)
