@@ -3,6 +3,12 @@
 Concurrent requests share one transaction: while a write is in flight the
 next requests queue, and the writer takes them all at once. A request is
 answered only once its events are committed.
+
+On PostgreSQL the table is a queue: every processed event leaves a dead row
+at the head of the index the processor reads from, and every read walks over
+them until a ``VACUUM`` clears them. The worker vacuums it itself after every
+``VACUUM_AFTER`` events it processes, rather than waiting for autovacuum (a
+minute apart by default, or switched off).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from eventeye.core.storage.engine import read_transaction, write_transaction
 from eventeye.errors import RateLimited, Unavailable
 
 logger = logging.getLogger("eventeye.inbox")
+
+VACUUM_AFTER = 20_000
 
 BACKLOG = Gauge("eventeye_inbox_backlog", "Events accepted into the embedded inbox and not processed yet")
 
@@ -83,6 +91,8 @@ class DatabaseInbox:
         self._wake = asyncio.Event()
         self._arrived = asyncio.Event()
         self._writing = False
+        self._deleted = 0
+        self._vacuum = asyncio.Event()
 
     def check_capacity(self) -> None:
         """Raise ``RateLimited`` while the backlog is over its bound."""
@@ -181,6 +191,23 @@ class DatabaseInbox:
 
     async def committed(self, batch: Batch) -> None:
         self.backlog = max(0, self.backlog - len(batch.envelopes))
+        self._deleted += len(batch.envelopes)
+        if self._deleted >= VACUUM_AFTER:
+            self._vacuum.set()
+
+    async def run_vacuum(self, pause: float = 1.0) -> None:
+        """PostgreSQL: ``VACUUM`` the table after every ``VACUUM_AFTER`` events processed, until cancelled."""
+        if self.driver is None:
+            raise RuntimeError("vacuuming the inbox needs PostgreSQL's driver pool")
+        while True:
+            await self._vacuum.wait()
+            self._vacuum.clear()
+            self._deleted = 0
+            try:
+                await pipeline_repository.vacuum_inbox(self.driver)
+            except Unavailable:
+                logger.warning("could not vacuum the inbox; trying again later")
+                await asyncio.sleep(pause)
 
     async def wait(self, max_wait: float) -> None:
         """Until events arrive in this process, or ``max_wait`` seconds (others may append too)."""

@@ -38,6 +38,11 @@ _APPEND = """
 """
 
 
+async def vacuum_inbox(driver: DriverPool) -> None:
+    """PostgreSQL: clear the inbox's dead rows (none if another vacuum of it is running)."""
+    await driver.execute("VACUUM (SKIP_LOCKED) inbox")
+
+
 async def claim_inbox(conn: AsyncConnection, *, limit: int) -> list[tuple[int, Envelope]]:
     """The oldest ``limit`` inbox entries; on PostgreSQL locked so that other workers skip them."""
     if conn.dialect.name == "postgresql":

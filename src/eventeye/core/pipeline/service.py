@@ -86,6 +86,8 @@ class Pipeline:
             specs.append(TaskSpec("processor", lambda: self.processor.run(self.source)))
             if isinstance(self.table_inbox, FileInbox):
                 specs.append(TaskSpec("inbox-pruner", self.table_inbox.run_pruner))
+            elif self.table_inbox.driver is not None:
+                specs.append(TaskSpec("inbox-vacuum", self.table_inbox.run_vacuum))
         if "worker" in roles:
             specs += [TaskSpec(f"processor:{name}", partial(self._run_source, s)) for name, s in self.sources.items()]
         return specs
