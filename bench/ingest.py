@@ -13,7 +13,11 @@ FastAPI handler in its own process for comparison. Phases:
    0.5 s and until it drains: accepted and processed events/s;
 3. processing at a fixed 15,000 events/s (150 batches/s, open loop): does
    the backlog stay flat;
-4. single-event POSTs (wrk);
+4. single-event POSTs (wrk), in three runs of half the phase's duration,
+   each right after a run of the bare handler of the same length: the ratio
+   to the bare handler is the median of the three pairs' ratios (how fast
+   this machine runs drifts from one minute to the next; a ratio compares
+   adjacent runs);
 5. 200 single events/s (open loop): accept latency p50/p99 and time from
    202 to queryable (rows counted in ``web_events`` every 10 ms on a
    connection of the benchmark's own);
@@ -56,6 +60,7 @@ HERE = Path(__file__).parent
 PYTHON = sys.executable
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
 ADMIN = {"username": "admin", "password": "benchmark password 1234"}
+SINGLE_PAIRS = 3
 KEEP_UP_RATE = 15_000
 PACED_RATE = 200
 BULK_EVENTS, PER_SESSION = 1_000_000, 50
@@ -281,15 +286,29 @@ def keep_up(url: str, key: str, db: Database, seconds: float) -> dict[str, Any]:
 
 
 def single_posts(
-    url: str, key: str, db: Database, args: argparse.Namespace, pid: int, worker: int | None
+    url: str, key: str, db: Database, args: argparse.Namespace, pid: int, worker: int | None, bare: str
 ) -> dict[str, Any]:
-    """Phase 4: wrk at full speed, one event per request; the cores the server's processes used meanwhile."""
-    drain(db)
+    """Phase 4: wrk at full speed, one event per request, each run right after one of the bare handler.
+
+    Returns the (bare, eventeye) pairs and the cores the server's processes
+    used on average during eventeye's runs.
+    """
+    seconds = args.duration / 2
     profile = args.profile / f"{db.kind}-single.txt" if args.profile else None
-    cores: dict[str, float] = {}
-    with profiling(pid, profile, args.duration - 1), cpu_used({"server": pid, "worker": worker}, cores):
-        result = run_wrk(url, key=key, batch=1, seconds=args.duration, connections=args.connections)
-    return {"wrk": result, "profile": profile, "cores": cores}
+    pairs, runs_cores = [], []
+    for run in range(SINGLE_PAIRS):
+        drain(db)
+        bare_run = run_wrk(bare, key="", batch=1, seconds=seconds, connections=args.connections)
+        cores: dict[str, float] = {}
+        with (
+            profiling(pid, profile if run == 0 else None, seconds - 1),
+            cpu_used({"server": pid, "worker": worker}, cores),
+        ):
+            ours = run_wrk(url, key=key, batch=1, seconds=seconds, connections=args.connections)
+        pairs.append((bare_run, ours))
+        runs_cores.append(cores)
+    mean_cores = {name: sum(c[name] for c in runs_cores) / len(runs_cores) for name in runs_cores[0]}
+    return {"pairs": pairs, "profile": profile, "cores": mean_cores}
 
 
 def query_one_session(url: str, read_key: str, db: Database, events: int, samples: int = 200) -> dict[str, Any]:
@@ -325,10 +344,9 @@ def query_one_session(url: str, read_key: str, db: Database, events: int, sample
 def bench_database(kind: str, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"database": kind, "load_average_start": os.getloadavg()}
     bare_args = [PYTHON, str(HERE / "ingest_bare.py")]
-    with process(bare_args, {}, directory / "bare.log", "/docs") as (bare, _):
+    with process(bare_args, {}, directory / "bare.log", "/docs") as (bare, _), database(kind, directory) as db:
         results["bare_single"] = run_wrk(bare, key="", batch=1, seconds=args.duration, connections=args.connections)
         results["bare_batches"] = run_wrk(bare, key="", batch=100, seconds=args.duration, connections=args.connections)
-    with database(kind, directory) as db:
         env = eventeye_env(db, directory)
         if kind == "postgresql":
             migrate = [PYTHON, "-m", "eventeye", "migrate"]
@@ -343,7 +361,7 @@ def bench_database(kind: str, args: argparse.Namespace, directory: Path) -> dict
             run_wrk(url, key=keys["bench-load"], batch=100, seconds=2, connections=args.connections)  # warm up
             results["batches"] = sustained_batches(url, keys["bench-load"], db, args, pid)
             results["keep_up"] = keep_up(url, keys["bench-load"], db, args.duration)
-            results["single"] = single_posts(url, keys["bench-load"], db, args, pid, worker)
+            results["single"] = single_posts(url, keys["bench-load"], db, args, pid, worker, bare)
             drain(db)
             where = db.path if kind == "sqlite" else db.url
             extra = ("--queryable", "bench-paced", "--database", kind, "--database-url", where)

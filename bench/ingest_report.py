@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,10 @@ def _lines(r: dict[str, Any]) -> list[str]:
     bare1, bare100 = r["bare_single"], r["bare_batches"]
     batches, keep, single = r["batches"], r["keep_up"], r["single"]
     paced, query = r["paced"], r["query"]
-    wrk100, wrk1 = batches["wrk"], single["wrk"]
-    ratio = wrk1.accepted_events_per_s / bare1.accepted_events_per_s
+    wrk100 = batches["wrk"]
+    ratios = [ours.accepted_events_per_s / bare.accepted_events_per_s for bare, ours in single["pairs"]]
+    ratio = statistics.median_low(ratios)
+    wrk1 = single["pairs"][ratios.index(ratio)][1]
     keeps_up = (
         keep["final_backlog"] <= TARGETS["keep_up"] and keep["accepted_events_per_s"] >= 0.95 * TARGETS["keep_up"]
     )
@@ -55,8 +58,12 @@ def _lines(r: dict[str, Any]) -> list[str]:
         f"final {keep['final_backlog']:,}, statuses {keep['statuses']}, skipped {keep['skipped']} "
         f"-> {'keeps up' if keeps_up else 'does NOT keep up'}",
         f"  backlog (s, rows): {keep['backlog']}",
-        f"single POSTs (wrk): {wrk1.requests_per_s:,.0f}/s ({ratio:.0%} of bare), {wrk1.non_2xx} non-202, "
-        f"p50 {wrk1.p50_ms:.1f} ms, p99 {wrk1.p99_ms:.1f} ms -> {_verdict(ratio >= TARGETS['single_ratio'])}",
+        f"single POSTs (wrk, {len(ratios)} runs each after one of the bare handler): "
+        f"{ratio:.0%} of bare (median; runs {', '.join(f'{r:.0%}' for r in ratios)}); median run "
+        f"{wrk1.requests_per_s:,.0f}/s, {wrk1.non_2xx} non-202, p50 {wrk1.p50_ms:.1f} ms, p99 {wrk1.p99_ms:.1f} ms "
+        f"-> {_verdict(ratio >= TARGETS['single_ratio'])}",
+        "  runs (bare, eventeye) single POSTs/s: "
+        + ", ".join(f"({bare.requests_per_s:,.0f}, {ours.requests_per_s:,.0f})" for bare, ours in single["pairs"]),
         "  cores used meanwhile: " + ", ".join(f"{name} {used:.2f}" for name, used in single["cores"].items()),
         f"200 events/s: accept p50 {paced['latency_ms']['p50']} ms, p99 {accept_p99} ms "
         f"-> {_verdict(accept_p99 is not None and accept_p99 < TARGETS['accept_p99_ms'])}; "
