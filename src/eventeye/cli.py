@@ -105,6 +105,9 @@ def _uvicorn(factory: str, host: str | None, port: int | None, workers: int) -> 
         port=port or settings.port,
         workers=workers,
         log_config=None,
+        # Access lines are not logged (see ``logs``); without this uvicorn still
+        # builds each one's arguments, the path quoted, before the level check.
+        access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
