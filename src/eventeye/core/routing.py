@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 _PARAMETER = re.compile(r"{[^}]*}")
+T = TypeVar("T")
 
 
 def include_flat(app: FastAPI, router: APIRouter) -> None:
@@ -68,12 +69,11 @@ class StaticPathIndex:
     def __init__(self, router: APIRouter, fallback: ASGIApp) -> None:
         self._router = router
         self._fallback = fallback
-        self._built_for: tuple[int, int] | None = None
-        self._index: dict[str, tuple[BaseRoute, ...]] = {}
+        self._index = RouteTableIndex(router, static_path_index)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            for route in self._lookup().get(scope["path"], ()):
+            for route in self._index.get().get(scope["path"], ()):
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
                     scope.setdefault("router", self._router)
@@ -82,12 +82,21 @@ class StaticPathIndex:
                     return
         await self._fallback(scope, receive, send)
 
-    def _lookup(self) -> dict[str, tuple[BaseRoute, ...]]:
+
+class RouteTableIndex(Generic[T]):
+    """What ``build`` makes of a router's route list, made again when the list is replaced or grows."""
+
+    def __init__(self, router: APIRouter, build: Callable[[list[BaseRoute]], T]) -> None:
+        self._router = router
+        self._build = build
+        self._built: tuple[tuple[int, int], T] | None = None
+
+    def get(self) -> T:
         routes = self._router.routes
-        if self._built_for != (id(routes), len(routes)):
-            self._index = static_path_index(routes)
-            self._built_for = (id(routes), len(routes))
-        return self._index
+        version = (id(routes), len(routes))
+        if self._built is None or self._built[0] != version:
+            self._built = (version, self._build(routes))
+        return self._built[1]
 
 
 def static_path_index(routes: list[BaseRoute]) -> dict[str, tuple[BaseRoute, ...]]:
@@ -206,12 +215,11 @@ class DirectDispatch:
     def __init__(self, app: ASGIApp, *, application: FastAPI) -> None:
         self.app = app
         self._application = application
-        self._built_for: tuple[int, int] | None = None
-        self._index: dict[tuple[str, str], DirectRoute] = {}
+        self._index = RouteTableIndex(application.router, direct_route_index)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            route = self._lookup().get((scope["path"], scope["method"]))
+            route = self._index.get().get((scope["path"], scope["method"]))
             if route is not None:
                 await self._call(route, scope, receive, send)
                 return
@@ -239,13 +247,6 @@ class DirectDispatch:
             if kind is not Exception and kind in handlers:
                 return handlers[kind]
         return None
-
-    def _lookup(self) -> dict[tuple[str, str], DirectRoute]:
-        routes = self._application.router.routes
-        if self._built_for != (id(routes), len(routes)):
-            self._index = direct_route_index(routes)
-            self._built_for = (id(routes), len(routes))
-        return self._index
 
 
 async def _answer(handler: ExceptionHandler, request: Request, exc: Exception) -> Response:
