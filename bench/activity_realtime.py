@@ -24,9 +24,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from activity_support import PG_DEFAULT, cpu_seconds, migrate, postgres_database, server, summary
+from activity_support import PG_DEFAULT, migrate, postgres_database, server, summary
 from eventeye.activity.tables import activity_detections
 from eventeye.core.storage.engine import create_engine
+from proc_cpu import cpu_seconds
 
 WARMUP = 50
 TYPES = ("pedestrian", "pedestrian", "bicycle", "car", "van")

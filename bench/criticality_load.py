@@ -42,23 +42,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from criticality_wrk import available as wrk_available  # noqa: E402
 from criticality_wrk import run_wrk  # noqa: E402
+from proc_cpu import group_cpu_seconds  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 Send = Callable[[httpx.AsyncClient, int], Awaitable[bool]]
-
-
-def server_cpu_seconds(pgid: int) -> float | None:
-    """CPU time (user + system) of every process in the server's process group; None off Linux."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    try:
-        stats = [path.read_text() for path in Path("/proc").glob("[0-9]*/stat")]
-    except OSError:
-        return None
-    for stat in stats:
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 12 and int(fields[2]) == pgid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 @dataclass
@@ -346,7 +333,7 @@ def main() -> None:
         with server(env, args.workers, Path(tmp) / "server.log") as (url, pid):
             load_before = os.getloadavg()[0]
             phases = wrk_phases if wrk_available() and not args.httpx else httpx_phases
-            rows = asyncio.run(phases(url, load, args, lambda: server_cpu_seconds(pid)))
+            rows = asyncio.run(phases(url, load, args, lambda: group_cpu_seconds(pid)))
     client = "wrk" if wrk_available() and not args.httpx else "httpx"
     print(
         f"backend {args.backend}, {args.workers} server worker(s), {args.consumers} consumer apps, load by {client}, ",

@@ -50,11 +50,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from alerts_support import cpu_seconds  # noqa: E402
 from ingest_report import print_report, profile_summary  # noqa: E402
 from ingest_store import Database, bulk_load, fresh_postgres, session_query_seconds, sessions_of  # noqa: E402
 from ingest_wrk import available as wrk_available  # noqa: E402
 from ingest_wrk import run_wrk  # noqa: E402
+from proc_cpu import cpu_seconds  # noqa: E402
 
 HERE = Path(__file__).parent
 PYTHON = sys.executable

@@ -65,6 +65,7 @@ from plans_support import (
     sync,
     wait_for,
 )
+from proc_cpu import group_cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 WINDOWS = 200
@@ -118,19 +119,6 @@ class Load:
         return self.requests / self.seconds
 
 
-def group_cpu(pgid: int) -> float:
-    """CPU seconds used so far by the processes of a process group (the server and its workers)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -144,9 +132,9 @@ def wrk(
     script.write_text(LUA)
     listing.write_text("\n".join(paths) + "\n")
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), base]
-    server_before, wrk_before = group_cpu(server), children_cpu()
+    server_before, wrk_before = group_cpu_seconds(server), children_cpu()
     output = subprocess.run(command, env={**os.environ, "BENCH_PATHS": str(listing)}, capture_output=True, text=True)
-    server_cpu, wrk_cpu = group_cpu(server) - server_before, children_cpu() - wrk_before
+    server_cpu, wrk_cpu = group_cpu_seconds(server) - server_before, children_cpu() - wrk_before
     line = next((x for x in output.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed:\n{output.stdout}\n{output.stderr}")

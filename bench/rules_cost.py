@@ -43,7 +43,6 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from alerts_support import (  # noqa: E402
     app_key,
-    cpu_seconds,
     env_for,
     eventeye,
     machine,
@@ -51,6 +50,7 @@ from alerts_support import (  # noqa: E402
     scratch_database,
     web_event,
 )
+from proc_cpu import cpu_seconds  # noqa: E402
 
 CONCURRENT_SESSIONS, PER_SESSION = 200, 20
 POST_BATCH = 500

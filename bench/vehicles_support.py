@@ -26,6 +26,7 @@ import orjson
 from eventeye.config import Settings
 from eventeye.core.bus import KafkaBus, KafkaTimeouts, Message
 from eventeye.vehicles.simulator import detections
+from proc_cpu import cpu_seconds
 
 EVENTEYE = [sys.executable, "-m", "eventeye"]
 SECRET = "bench-secret-key-" + "x" * 32
@@ -130,8 +131,7 @@ class Process:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process so far (Linux)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
 
 @contextmanager
