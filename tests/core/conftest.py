@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from eventeye.app import create_app
 from eventeye.config import Settings
 from eventeye.core.runtime import Runtime
+from eventeye.core.storage.driver import DriverPool
 from eventeye.modules import LoadedModule
 from tests.fixtures.databases import fresh_postgres_database, sqlite_url
 from tests.lifespan import running
@@ -89,3 +90,13 @@ def blank_postgres_url() -> Iterator[str]:
 def blank_sqlite_url(tmp_path: Path) -> str:
     """A SQLite file that does not exist yet, in a directory that does not exist yet."""
     return sqlite_url(tmp_path / "blank")
+
+
+@pytest.fixture
+async def driver(database_url: str, backend: str, engine: AsyncEngine) -> AsyncIterator[DriverPool]:
+    """PostgreSQL's driver pool on the test's (emptied) database; SQLite skips: there is none."""
+    if backend != "postgresql":
+        pytest.skip("the driver pool is PostgreSQL's only")
+    pool = DriverPool(database_url, size=2)
+    yield pool
+    await pool.close()

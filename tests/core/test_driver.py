@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import bindparam, func, literal, select, text
@@ -12,15 +12,6 @@ from eventeye.config import Settings
 from eventeye.core.storage.driver import DRIVER_APPLICATION_NAME, DriverPool, DriverStatement
 from eventeye.errors import Unavailable
 from eventeye.process import running
-
-
-@pytest.fixture
-async def driver(database_url: str, backend: str, engine: AsyncEngine) -> AsyncIterator[DriverPool]:
-    if backend != "postgresql":
-        pytest.skip("statements run on the driver on PostgreSQL only")
-    pool = DriverPool(database_url, size=2)
-    yield pool
-    await pool.close()
 
 
 async def test_parameters_go_by_name_and_literals_keep_their_values(driver: DriverPool) -> None:
