@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from eventeye.core.storage.engine import write_transaction
+from eventeye.core.tasks import wait_at_most
 
 logger = logging.getLogger("eventeye.deferred")
 
@@ -83,10 +84,7 @@ class Deferred(Generic[T]):
         """Flush every ``delay`` (sooner when many wait) until cancelled, then flush what is left."""
         try:
             while True:
-                try:
-                    await asyncio.wait_for(self._full.wait(), self._delay)
-                except TimeoutError:
-                    pass
+                await wait_at_most(self._full.wait(), self._delay)
                 self._full.clear()
                 try:
                     await self.flush()

@@ -13,6 +13,22 @@ TaskFactory = Callable[[], Awaitable[None]]
 STOP_TIMEOUT = 10.0
 
 
+async def wait_at_most(awaitable: Awaitable[object], seconds: float) -> bool:
+    """Await ``awaitable`` for at most ``seconds``; whether it finished in time (running out is no error).
+
+    For the loops that wait for a wake-up or a timeout. ``asyncio.wait_for``
+    on Python 3.11 loses a cancellation that arrives as the awaited thing
+    finishes (cpython#86296), and a task cancelled at that moment runs on;
+    ``asyncio.timeout`` does not.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await awaitable
+    except TimeoutError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str

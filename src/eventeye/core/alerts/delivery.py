@@ -23,6 +23,7 @@ from eventeye.config import Settings
 from eventeye.core.alerts import repository as alerts_repository
 from eventeye.core.alerts.channels.base import Channel, Job, Outcome
 from eventeye.core.storage.engine import write_transaction
+from eventeye.core.tasks import wait_at_most
 
 logger = logging.getLogger("eventeye.alerts.delivery")
 
@@ -54,10 +55,7 @@ class DeliveryWorker:
         try:
             while True:
                 if await self.step() == 0:
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), poll)
-                    except TimeoutError:
-                        pass
+                    await wait_at_most(self._wake.wait(), poll)
                     self._wake.clear()
         finally:
             for channel in self.channels.values():

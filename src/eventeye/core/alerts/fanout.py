@@ -24,6 +24,7 @@ from eventeye.core.alerts import repository as alerts_repository
 from eventeye.core.alerts.hub import AlertHub, decode_notification
 from eventeye.core.alerts.repository import AlertFilter
 from eventeye.core.storage.engine import read_transaction
+from eventeye.core.tasks import wait_at_most
 
 logger = logging.getLogger("eventeye.alerts.fanout")
 
@@ -79,9 +80,7 @@ class PostgresFeed:
 
     async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
         while not lost.is_set():
-            try:
-                await asyncio.wait_for(lost.wait(), self.keepalive)
-            except TimeoutError:
+            if not await wait_at_most(lost.wait(), self.keepalive):
                 await conn.fetchval("SELECT 1", timeout=self.keepalive)
         raise ConnectionError("the LISTEN connection was lost")
 
@@ -122,9 +121,6 @@ class PollingFeed:
         watermark = datetime.now(UTC)
         self.listening.set()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
+            await wait_at_most(self._wake.wait(), self.interval)
             self._wake.clear()
             watermark = await _publish_since(self.engine, self.hub, watermark)

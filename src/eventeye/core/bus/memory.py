@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from aiokafka.partitioner import murmur2
 
 from eventeye.core.bus.base import Batch, Bus, BusClosed, BusError, Consumer, Message, Publisher, Record, StartAt
+from eventeye.core.tasks import wait_at_most
 
 Place = tuple[str, int]
 
@@ -107,9 +108,7 @@ class MemoryBus(Bus):
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.add(waiter)
         try:
-            await asyncio.wait_for(waiter, seconds)
-        except TimeoutError:
-            pass
+            await wait_at_most(waiter, seconds)
         finally:
             self._waiters.discard(waiter)
 

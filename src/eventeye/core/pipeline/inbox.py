@@ -27,6 +27,7 @@ from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.pipeline.envelope import Envelope
 from eventeye.core.storage.driver import DriverPool
 from eventeye.core.storage.engine import read_transaction, write_transaction
+from eventeye.core.tasks import wait_at_most
 from eventeye.errors import RateLimited, Unavailable
 
 logger = logging.getLogger("eventeye.inbox")
@@ -211,8 +212,5 @@ class DatabaseInbox:
 
     async def wait(self, max_wait: float) -> None:
         """Until events arrive in this process, or ``max_wait`` seconds (others may append too)."""
-        try:
-            await asyncio.wait_for(self._arrived.wait(), max_wait)
-        except TimeoutError:
-            pass
+        await wait_at_most(self._arrived.wait(), max_wait)
         self._arrived.clear()

@@ -39,6 +39,7 @@ from eventeye.core.bus import Bus, BusError, BusUnavailable, Consumer, Message, 
 from eventeye.core.pipeline import repository as pipeline_repository
 from eventeye.core.pipeline.envelope import Envelope, Rejection
 from eventeye.core.pipeline.inbox import Batch
+from eventeye.core.tasks import wait_at_most
 
 logger = logging.getLogger("eventeye.inbox.kafka")
 
@@ -222,10 +223,7 @@ class KafkaInboxSource:
         if self._buffer or self._inflight:
             return
         self._arrived.clear()
-        try:
-            await asyncio.wait_for(self._arrived.wait(), max(max_wait, self.poll_wait))
-        except TimeoutError:
-            pass
+        await wait_at_most(self._arrived.wait(), max(max_wait, self.poll_wait))
 
     # Reading ahead
 
