@@ -152,12 +152,12 @@ def progress(line: str) -> str:
     return line
 
 
-Meter = Callable[[], float | None]
+Meter = Callable[[], float]
 
 
-def with_cpu(row: str, requests: int, before: float | None, after: float | None) -> str:
+def with_cpu(row: str, requests: int, before: float, after: float) -> str:
     """Close ``row`` with the server's CPU milliseconds per request."""
-    if before is None or after is None or not requests:
+    if not requests:
         return progress(row + " - |")
     return progress(row + f" {(after - before) / requests * 1000:.2f} |")
 

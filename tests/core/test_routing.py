@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventeye.core.routing import (
     DirectDispatch,
@@ -28,14 +28,14 @@ def build_app(*routers: APIRouter) -> FastAPI:
     return app
 
 
-ClientFor = Callable[[FastAPI], httpx.AsyncClient]
+ClientFor = Callable[[ASGIApp], httpx.AsyncClient]
 
 
 @pytest.fixture
 async def client_for() -> AsyncIterator[ClientFor]:
     clients: list[httpx.AsyncClient] = []
 
-    def make(app: FastAPI) -> httpx.AsyncClient:
+    def make(app: ASGIApp) -> httpx.AsyncClient:
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
         clients.append(client)
         return client
@@ -319,22 +319,18 @@ class Below:
         await Response("below", status_code=299)(scope, receive, send)
 
 
-def client_of(app: object) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")  # type: ignore[arg-type]
-
-
 class TestDirectDispatch:
-    async def test_direct_routes_are_answered_without_the_layers_below(self) -> None:
+    async def test_direct_routes_are_answered_without_the_layers_below(self, client_for: ClientFor) -> None:
         below = Below()
         app = dispatch_app(dispatch=False)
-        async with client_of(DirectDispatch(below, application=app)) as client:
-            answered = await client.post("/echo", content=b"hello", headers={"x-caller": "app"})
-            assert (answered.status_code, answered.text) == (202, "app: hello")
-            assert below.paths == []
-            passed = ["GET /echo", "POST /taken/direct", "POST /twice", "POST /echo/", "PUT /echo"]
-            for request in passed:
-                method, path = request.split()
-                assert (await client.request(method, path)).status_code == 299
+        client = client_for(DirectDispatch(below, application=app))
+        answered = await client.post("/echo", content=b"hello", headers={"x-caller": "app"})
+        assert (answered.status_code, answered.text) == (202, "app: hello")
+        assert below.paths == []
+        passed = ["GET /echo", "POST /taken/direct", "POST /twice", "POST /echo/", "PUT /echo"]
+        for request in passed:
+            method, path = request.split()
+            assert (await client.request(method, path)).status_code == 299
         assert below.paths == passed
 
     @pytest.mark.parametrize(
@@ -354,21 +350,21 @@ class TestDirectDispatch:
         ],
     )
     async def test_every_request_is_answered_as_without_it(
-        self, method: str, path: str, headers: dict[str, str]
+        self, client_for: ClientFor, method: str, path: str, headers: dict[str, str]
     ) -> None:
         answers = []
         for dispatch in (False, True):
-            async with client_of(dispatch_app(dispatch=dispatch)) as client:
-                answer = await client.request(method, path, content=b"body", headers=headers)
-                answers.append((answer.status_code, answer.headers.get("allow"), answer.content))
+            answer = await client_for(dispatch_app(dispatch=dispatch)).request(
+                method, path, content=b"body", headers=headers
+            )
+            answers.append((answer.status_code, answer.headers.get("allow"), answer.content))
         assert answers[1] == answers[0]
 
-    async def test_an_error_no_handler_takes_goes_up(self) -> None:
-        async with client_of(dispatch_app(dispatch=True)) as client:
-            with pytest.raises(RuntimeError, match="nobody takes this"):
-                await client.get("/raising", headers={"x-raise": "unhandled"})
+    async def test_an_error_no_handler_takes_goes_up(self, client_for: ClientFor) -> None:
+        with pytest.raises(RuntimeError, match="nobody takes this"):
+            await client_for(dispatch_app(dispatch=True)).get("/raising", headers={"x-raise": "unhandled"})
 
-    async def test_the_middleware_above_sees_the_route(self) -> None:
+    async def test_the_middleware_above_sees_the_route(self, client_for: ClientFor) -> None:
         app = dispatch_app(dispatch=True)
         seen: list[str] = []
 
@@ -378,17 +374,16 @@ class TestDirectDispatch:
             seen.append(request.scope["route"].path)
             return response
 
-        async with client_of(app) as client:
-            assert (await client.post("/echo", headers={"x-caller": "app"})).status_code == 202
+        assert (await client_for(app).post("/echo", headers={"x-caller": "app"})).status_code == 202
         assert seen == ["/echo"]
 
-    async def test_routes_added_later_are_found(self) -> None:
+    async def test_routes_added_later_are_found(self, client_for: ClientFor) -> None:
         below = Below()
         app = dispatch_app(dispatch=False)
-        async with client_of(DirectDispatch(below, application=app)) as client:
-            assert (await client.post("/late", headers={"x-caller": "app"})).status_code == 299
-            app.router.add_api_route("/late", echo, methods=["POST"], route_class_override=DirectRoute)
-            answered = await client.post("/late", content=b"hi", headers={"x-caller": "app"})
+        client = client_for(DirectDispatch(below, application=app))
+        assert (await client.post("/late", headers={"x-caller": "app"})).status_code == 299
+        app.router.add_api_route("/late", echo, methods=["POST"], route_class_override=DirectRoute)
+        answered = await client.post("/late", content=b"hi", headers={"x-caller": "app"})
         assert (answered.status_code, answered.text, below.paths) == (202, "app: hi", ["POST /late"])
 
     def test_it_must_be_the_innermost_middleware(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -62,8 +63,8 @@ async def test_wait_at_most_says_whether_the_wait_ended_in_time() -> None:
     assert await wait_at_most(event.wait(), 10) is True
 
 
-async def waits_then_carries_on(wait: Callable[[asyncio.Event], Awaitable[object]]) -> bool:
-    """Whether a task cancelled in the same tick as the event it waits for is set was really cancelled."""
+async def cancelled_as_the_wait_ends(wait: Callable[[asyncio.Event], Awaitable[object]]) -> bool:
+    """Whether a task cancelled in the same tick as the event it waits for is set really ends cancelled."""
     event = asyncio.Event()
     carried_on = asyncio.Event()
 
@@ -84,13 +85,11 @@ async def waits_then_carries_on(wait: Callable[[asyncio.Event], Awaitable[object
 
 
 async def test_a_cancellation_that_comes_as_the_wait_ends_is_not_lost() -> None:
-    assert await waits_then_carries_on(lambda event: wait_at_most(event.wait(), 10))
+    assert await cancelled_as_the_wait_ends(lambda event: wait_at_most(event.wait(), 10))
 
 
 async def test_the_race_is_real_for_asyncio_wait_for_on_this_python() -> None:
     """What ``wait_at_most`` avoids: Python 3.11's ``wait_for`` lets the task run on (fixed in 3.12)."""
-    import sys
-
     if sys.version_info >= (3, 12):
         pytest.skip("asyncio.wait_for keeps cancellations from Python 3.12 on")
-    assert not await waits_then_carries_on(lambda event: asyncio.wait_for(event.wait(), 10))
+    assert not await cancelled_as_the_wait_ends(lambda event: asyncio.wait_for(event.wait(), 10))
